@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rvfio-pci top-level entry points. Kbuild reads ./Kbuild; this file is for people.
+#
+#   make run       set up, build everything, boot the VM, bind a device, show it working
+#   make check     set up, build everything, run the whole test suite
+#   make modules   build rvfio_pci.ko (against KDIR, or the cached test kernel)
+#   make deps      install the toolchain and packages (scripts/setup.sh)
+#   make kernel    build the cached test kernel (scripts/build-kernel.sh)
+#   make CLIPPY=1  build the module with clippy
+#   make host-test cargo test of the pure code on the host
+#
+# KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
+
+SHELL := /bin/bash
+LLVM ?= -19
+export LLVM
+
+# The kernel build tree: the user's KDIR, else the cached test kernel (built on first use).
+kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
+
+.PHONY: all modules deps kernel run check host-test clean
+
+all: modules
+
+deps:
+	bash scripts/setup.sh
+
+kernel: deps
+	@bash scripts/build-kernel.sh
+
+modules:
+	set -e; k=$(kdir); $(MAKE) -C "$$k" M=$(CURDIR) LLVM=$(LLVM) $(if $(CLIPPY),CLIPPY=1) modules
+
+host-test:
+	cargo test --manifest-path tests/host/Cargo.toml
+
+run: deps
+	bash tests/demo.sh
+
+check: deps
+	bash tests/run-all.sh
+
+clean:
+	set -e; k=$(kdir); $(MAKE) -C "$$k" M=$(CURDIR) clean
+	rm -f drivers/vfio/pci/rvfio/vfio/bindings_generated.rs
+	rm -rf build tests/host/target

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bindings for the VFIO items that `kernel::bindings` lacks.
+//!
+//! Generated at build time by `bindgen` from `bindings_helper.h`; every
+//! non-VFIO type they mention resolves to `kernel::bindings`.
+
+#![allow(
+    dead_code,
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn,
+    unnecessary_transmutes,
+    missing_docs,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
+)]
+
+include!("bindings_generated.rs");

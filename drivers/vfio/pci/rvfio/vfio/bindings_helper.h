@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Header bindgen reads to generate the VFIO bindings of rvfio-pci. Only the
+ * VFIO items are emitted; see the allowlist in ../Makefile.
+ */
+#include <linux/vfio.h>
+#include <linux/vfio_pci_core.h>

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A `vfio_pci_core_device` carrying a variant driver's private data, and the
+//! `vfio_device_ops` built for it from a [`VfioPciOps`] implementation.
+
+use core::{marker::PhantomData, mem::ManuallyDrop};
+
+use kernel::{
+    bindings,
+    error::{from_err_ptr, from_result, to_result},
+    prelude::*,
+    types::Opaque,
+};
+
+use super::{bindings as vfio, PciConfig};
+
+/// The behaviour of a vfio-pci variant driver.
+///
+/// Every `vfio_device_ops` callback goes straight to `vfio_pci_core`, except those this trait
+/// exposes; their default implementations do what `vfio-pci` does.
+pub(crate) trait VfioPciOps: Sized + 'static {
+    /// Name of the VFIO device ops (`vfio_device_ops.name`).
+    const NAME: &'static CStr;
+
+    /// Private data of each device, alive from the VFIO device's `init` to its `release`.
+    type Data: Send + Sync;
+
+    /// Initialises the private data of a device whose core part is initialised.
+    fn init_data(config: &PciConfig<'_>) -> impl PinInit<Self::Data, Error>;
+
+    /// Opens the device for its first user: enables it through the core.
+    fn open_device(opening: Opening<'_, Self>) -> Result<Opened> {
+        Ok(opening.enable()?.finish())
+    }
+}
+
+/// A `vfio_pci_core_device` followed by the private data of the variant driver `T`.
+///
+/// # Invariants
+///
+/// - `core` is at offset 0 and `core.vdev` at offset 0 of `core`, so a pointer to the
+///   `vfio_device` is a pointer to `Self` (the layout `_vfio_alloc_device` requires).
+/// - Every `CoreDevice` is allocated by `_vfio_alloc_device` with [`CoreDevice::OPS`], and
+///   `data` is initialised from the ops' `init` until their `release`.
+#[repr(C)]
+#[pin_data]
+pub(crate) struct CoreDevice<T: VfioPciOps> {
+    core: Opaque<vfio::vfio_pci_core_device>,
+    #[pin]
+    data: T::Data,
+}
+
+impl<T: VfioPciOps> CoreDevice<T> {
+    /// The ops of every device driven by `T`: `T`'s callbacks where it has them, the core's
+    /// everywhere else, as `vfio-pci` sets them.
+    const OPS: vfio::vfio_device_ops = vfio::vfio_device_ops {
+        name: T::NAME.as_ptr().cast_mut(),
+        init: Some(Self::init_callback),
+        release: Some(Self::release_callback),
+        open_device: Some(Self::open_device_callback),
+        close_device: Some(vfio::vfio_pci_core_close_device),
+        ioctl: Some(vfio::vfio_pci_core_ioctl),
+        get_region_info_caps: Some(vfio::vfio_pci_ioctl_get_region_info),
+        device_feature: Some(vfio::vfio_pci_core_ioctl_feature),
+        read: Some(vfio::vfio_pci_core_read),
+        write: Some(vfio::vfio_pci_core_write),
+        mmap: Some(vfio::vfio_pci_core_mmap),
+        request: Some(vfio::vfio_pci_core_request),
+        match_: Some(vfio::vfio_pci_core_match),
+        match_token_uuid: Some(vfio::vfio_pci_core_match_token_uuid),
+        bind_iommufd: Some(vfio::vfio_iommufd_physical_bind),
+        unbind_iommufd: Some(vfio::vfio_iommufd_physical_unbind),
+        attach_ioas: Some(vfio::vfio_iommufd_physical_attach_ioas),
+        detach_ioas: Some(vfio::vfio_iommufd_physical_detach_ioas),
+        pasid_attach_ioas: Some(vfio::vfio_iommufd_physical_pasid_attach_ioas),
+        pasid_detach_ioas: Some(vfio::vfio_iommufd_physical_pasid_detach_ioas),
+        dma_unmap: None,
+    };
+
+    fn core_ptr(&self) -> *mut vfio::vfio_pci_core_device {
+        self.core.get()
+    }
+
+    /// Allocates the VFIO device of `pdev` and registers it with `vfio_pci_core`.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` must be a valid device being probed by the driver whose ops are `T`; its drvdata
+    /// belongs to this driver until [`CoreDevice::remove`].
+    pub(super) unsafe fn probe(pdev: *mut bindings::pci_dev) -> Result {
+        // SAFETY: `pdev` is valid. `Self::OPS` is 'static, and the size is that of `Self`, whose
+        // `vfio_device` sits at offset 0 as the type invariant says.
+        let vdev = unsafe {
+            vfio::_vfio_alloc_device(size_of::<Self>(), &raw mut (*pdev).dev, &Self::OPS)
+        };
+        let vdev = from_err_ptr(vdev)?;
+        let core = vdev.cast::<vfio::vfio_pci_core_device>();
+
+        // SAFETY: `pdev` is valid and its drvdata is ours; `vfio_pci_core_register_device`
+        // requires it to be the core device.
+        unsafe { bindings::dev_set_drvdata(&raw mut (*pdev).dev, core.cast()) };
+
+        // SAFETY: `core` was allocated and initialised above, and is the drvdata of its device.
+        let ret = to_result(unsafe { vfio::vfio_pci_core_register_device(core) });
+        if ret.is_err() {
+            // SAFETY: Registration failed, so the reference from the allocation is the only one.
+            unsafe { put(vdev) };
+        }
+        ret
+    }
+
+    /// Unregisters and releases the VFIO device of `pdev`.
+    ///
+    /// Waits, through `vfio_pci_core`'s request mechanism, until every user has closed the
+    /// device.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` must be a device whose [`CoreDevice::probe`] succeeded, being unbound.
+    pub(super) unsafe fn remove(pdev: *mut bindings::pci_dev) {
+        // SAFETY: `pdev` is valid; its drvdata is the core device set by `probe`.
+        let core = unsafe { bindings::dev_get_drvdata(&raw mut (*pdev).dev) }
+            .cast::<vfio::vfio_pci_core_device>();
+        // SAFETY: `core` is registered (probe succeeded) and is unregistered only here.
+        unsafe { vfio::vfio_pci_core_unregister_device(core) };
+        // SAFETY: Drops the reference taken by `_vfio_alloc_device` in `probe`.
+        unsafe { put(&raw mut (*core).vdev) };
+    }
+
+    /// Enables or disables `num_vfs` SR-IOV virtual functions of `pdev`.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` must be a device whose [`CoreDevice::probe`] succeeded, still bound.
+    pub(super) unsafe fn sriov_configure(pdev: *mut bindings::pci_dev, num_vfs: c_int) -> c_int {
+        // SAFETY: `pdev` is valid; its drvdata is the core device set by `probe`.
+        let core = unsafe { bindings::dev_get_drvdata(&raw mut (*pdev).dev) };
+        // SAFETY: `core` is the registered core device of `pdev`.
+        unsafe { vfio::vfio_pci_core_sriov_configure(core.cast(), num_vfs) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, once, on the zeroed allocation made by `_vfio_alloc_device`.
+    unsafe extern "C" fn init_callback(vdev: *mut vfio::vfio_device) -> c_int {
+        // SAFETY: `vdev` is a fresh, zeroed core device (type invariant: offset 0).
+        let ret = unsafe { vfio::vfio_pci_core_init_dev(vdev) };
+        if ret != 0 {
+            return ret;
+        }
+        let this = vdev.cast::<Self>();
+        // SAFETY: The core init above set `pdev` to the device's valid parent PCI device,
+        // which outlives its VFIO device.
+        let config = unsafe { PciConfig::new((*(*this).core.get()).pdev) };
+        // SAFETY: `data` lies inside the allocation, uninitialised; the allocation never moves
+        // until `vfio_device_release` frees it, so initialising it pinned in place is sound.
+        let ret = unsafe { T::init_data(&config).__pinned_init(&raw mut (*this).data) };
+        match ret {
+            Ok(()) => 0,
+            Err(err) => {
+                // SAFETY: Undoes `vfio_pci_core_init_dev`; VFIO calls no release after a
+                // failed init.
+                unsafe { vfio::vfio_pci_core_release_dev(vdev) };
+                err.to_errno()
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, once, when the last reference to a device whose init succeeded
+    /// goes away.
+    unsafe extern "C" fn release_callback(vdev: *mut vfio::vfio_device) {
+        let this = vdev.cast::<Self>();
+        // SAFETY: `init` succeeded, so `data` is initialised; nothing uses it any more.
+        unsafe { core::ptr::drop_in_place(&raw mut (*this).data) };
+        // SAFETY: Tears down what `vfio_pci_core_init_dev` set up, once.
+        unsafe { vfio::vfio_pci_core_release_dev(vdev) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, with the device set's lock held, on a registered device.
+    unsafe extern "C" fn open_device_callback(vdev: *mut vfio::vfio_device) -> c_int {
+        // SAFETY: The device is registered, so `init` succeeded and it is a live `Self`.
+        let dev = unsafe { &*vdev.cast::<Self>() };
+        from_result(|| {
+            T::open_device(Opening { dev })?;
+            Ok(0)
+        })
+    }
+}
+
+/// Drops a reference to a VFIO device (C's `vfio_put_device`).
+///
+/// # Safety
+///
+/// The caller must own a reference to `vdev`.
+unsafe fn put(vdev: *mut vfio::vfio_device) {
+    // SAFETY: `vdev` is valid and the caller gives up its reference.
+    unsafe { bindings::put_device(&raw mut (*vdev).device) };
+}
+
+/// A device being opened: the only state in which the core may be enabled.
+pub(crate) struct Opening<'a, T: VfioPciOps> {
+    dev: &'a CoreDevice<T>,
+}
+
+impl<'a, T: VfioPciOps> Opening<'a, T> {
+    /// Enables the device through `vfio_pci_core` (power, BARs, reset, config snapshot).
+    pub(crate) fn enable(self) -> Result<Enabled<'a, T>> {
+        // SAFETY: Called from `open_device` (the only way to get an `Opening`) with the device
+        // set's lock held, as `vfio_pci_core_enable` requires.
+        to_result(unsafe { vfio::vfio_pci_core_enable(self.dev.core_ptr()) })?;
+        Ok(Enabled { dev: self.dev })
+    }
+}
+
+/// A device enabled by the core whose opening has not finished.
+///
+/// Dropping it disables the device again, so an `open_device` that fails after enabling
+/// leaves nothing behind.
+pub(crate) struct Enabled<'a, T: VfioPciOps> {
+    dev: &'a CoreDevice<T>,
+}
+
+impl<T: VfioPciOps> Enabled<'_, T> {
+    /// Finishes opening: the core registers the device's regions and IRQs with the user.
+    pub(crate) fn finish(self) -> Opened {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: The device was enabled by `Opening::enable` within this `open_device`.
+        unsafe { vfio::vfio_pci_core_finish_enable(this.dev.core_ptr()) };
+        Opened { _private: PhantomData }
+    }
+}
+
+impl<T: VfioPciOps> Drop for Enabled<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: The device was enabled by `Opening::enable` and not finished.
+        unsafe { vfio::vfio_pci_core_disable(self.dev.core_ptr()) };
+    }
+}
+
+/// Proof that `open_device` enabled and finished the device.
+pub(crate) struct Opened {
+    _private: PhantomData<()>,
+}

@@ -1,0 +1,60 @@
+#!/bin/bash
+# Build the upstream VFIO selftests (tools/testing/selftests/vfio of the test
+# kernel's source) as static binaries, so they run in the busybox guest with
+# no libc. The output lives in a cache outside the clone, keyed by kernel
+# release, so a fresh clone reuses it. Prints the output directory on stdout;
+# logs go to stderr.
+#
+# Environment:
+#   KDIR         kernel build directory (default: output of scripts/build-kernel.sh)
+#   RVFIO_CACHE  cache root (default /var/cache/rvfio-pci)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${RVFIO_CACHE:-/var/cache/rvfio-pci}
+
+log() { printf 'build-selftests: %s\n' "$*" >&2; }
+die() { printf 'build-selftests: error: %s\n' "$*" >&2; exit 1; }
+
+find_kdir() {
+	if [ -n "${KDIR:-}" ]; then
+		echo "$KDIR"
+	else
+		bash "$repo/scripts/build-kernel.sh" || die "scripts/build-kernel.sh failed"
+	fi
+}
+
+main() {
+	local kdir release src hdrs out tmp
+	kdir=$(find_kdir)
+	release=$(cat "$kdir/include/config/kernel.release" 2>/dev/null) ||
+		die "$kdir/include/config/kernel.release missing: is the kernel built?"
+	src=$kdir/source/tools/testing/selftests/vfio
+	hdrs=$kdir/usr-headers/include
+	[ -f "$src/Makefile" ] || die "$src/Makefile missing"
+	[ -d "$hdrs/linux" ] || die "$hdrs missing: the kernel build must run headers_install"
+	[ -f /usr/lib/x86_64-linux-gnu/libuuid.a ] || die "static libuuid missing: install uuid-dev"
+
+	out=$cache/selftests/$release
+	if [ -f "$out/.rvfio-built" ]; then
+		echo "$out"
+		return
+	fi
+
+	# Build into a scratch directory and rename it into place, so an
+	# interrupted build never looks finished.
+	mkdir -p "$cache/selftests"
+	tmp=$(mktemp -d "$cache/selftests/.build.XXXXXX")
+	log "building VFIO selftests for $release into $out"
+	if ! make -s -C "$src" KHDR_INCLUDES="-isystem $hdrs" LDFLAGS=-static \
+		OUTPUT="$tmp" >&2; then
+		rm -rf "$tmp"
+		die "make in $src failed"
+	fi
+	touch "$tmp/.rvfio-built"
+	rm -rf "$out"
+	mv "$tmp" "$out"
+	echo "$out"
+}
+
+main "$@"

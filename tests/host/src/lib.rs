@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pure modules of rvfio-pci, compiled for the host from the driver's own source files.
+//!
+//! Their tests run here under `cargo test` and in the kernel under KUnit.
+
+#![allow(dead_code)]
+
+#[path = "../../../drivers/vfio/pci/rvfio/pci_caps.rs"]
+pub mod pci_caps;
