@@ -32,8 +32,8 @@ impl vfio::VfioPciOps for RvfioPci {
 /// Says which of PASID, ATS and PRI the device has, and whether its chain is broken.
 fn log_translation_caps(config: &vfio::PciConfig<'_>) {
     struct At(Option<u16>);
-    impl core::fmt::Display for At {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    impl kernel::fmt::Display for At {
+        fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
             match self.0 {
                 Some(offset) => write!(f, "{offset:#x}"),
                 None => f.write_str("none"),
@@ -53,6 +53,12 @@ fn log_translation_caps(config: &vfio::PciConfig<'_>) {
     );
     if let Some(err) = err {
         dev_warn!(dev, "extended capability chain is broken: {}\n", err);
+    }
+}
+
+impl kernel::fmt::Display for pci_caps::WalkError {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(self, f)
     }
 }
 

@@ -11,6 +11,7 @@
     non_upper_case_globals,
     non_snake_case,
     unreachable_pub,
+    improper_ctypes,
     unsafe_op_in_unsafe_fn,
     unnecessary_transmutes,
     missing_docs,

@@ -54,7 +54,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
     /// The ops of every device driven by `T`: `T`'s callbacks where it has them, the core's
     /// everywhere else, as `vfio-pci` sets them.
     const OPS: vfio::vfio_device_ops = vfio::vfio_device_ops {
-        name: T::NAME.as_ptr().cast_mut(),
+        name: T::NAME.as_ptr().cast::<u8>().cast_mut(),
         init: Some(Self::init_callback),
         release: Some(Self::release_callback),
         open_device: Some(Self::open_device_callback),
@@ -154,7 +154,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
         let config = unsafe { PciConfig::new((*(*this).core.get()).pdev) };
         // SAFETY: `data` lies inside the allocation, uninitialised; the allocation never moves
         // until `vfio_device_release` frees it, so initialising it pinned in place is sound.
-        let ret = unsafe { T::init_data(&config).__pinned_init(&raw mut (*this).data) };
+        let ret = unsafe { ::pin_init::raw_try_init(&raw mut (*this).data, T::init_data(&config)) };
         match ret {
             Ok(()) => 0,
             Err(err) => {

@@ -13,5 +13,5 @@ mod core_device;
 mod pci_driver;
 
 pub(crate) use config::PciConfig;
-pub(crate) use core_device::{CoreDevice, Enabled, Opened, Opening, VfioPciOps};
+pub(crate) use core_device::{CoreDevice, VfioPciOps};
 pub(crate) use pci_driver::Registration;

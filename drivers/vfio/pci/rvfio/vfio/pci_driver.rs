@@ -13,6 +13,7 @@ use kernel::{
     bindings,
     error::{from_result, to_result},
     prelude::*,
+    str::CStrExt,
     types::Opaque,
     ThisModule,
 };
@@ -76,7 +77,7 @@ impl<T: VfioPciOps> Registration<T> {
                 // SAFETY: `try_ffi_init` hands over memory valid for writes of a `pci_driver`.
                 unsafe {
                     driver.write(bindings::pci_driver {
-                        name: name.as_ptr(),
+                        name: name.as_char_ptr(),
                         id_table: OVERRIDE_ONLY_IDS.as_ptr(),
                         probe: Some(probe_callback::<T>),
                         remove: Some(remove_callback::<T>),
@@ -89,7 +90,7 @@ impl<T: VfioPciOps> Registration<T> {
                 // SAFETY: `driver` is initialised, and `try_ffi_init` keeps it pinned for as
                 // long as `Self` lives; `drop` unregisters it before the memory goes away.
                 to_result(unsafe {
-                    bindings::__pci_register_driver(driver, module.as_ptr(), name.as_ptr())
+                    bindings::__pci_register_driver(driver, module.as_ptr(), name.as_char_ptr())
                 })
             }),
             _ops: PhantomData,

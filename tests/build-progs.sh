@@ -1,0 +1,29 @@
+#!/bin/bash
+# Build the project's guest test programs (tests/progs/*.c) as static
+# binaries against the test kernel's uAPI headers, and gather them with the
+# guest shell library into build/rvfio-tests/, which tests/qemu/run-guest
+# installs in the guest as /usr/lib/rvfio-tests/. Prints that directory.
+#
+# Environment:
+#   KDIR   kernel build directory (default: output of scripts/build-kernel.sh)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$repo/build/rvfio-tests
+
+die() { printf 'build-progs: error: %s\n' "$*" >&2; exit 1; }
+
+kdir=${KDIR:-$(bash "$repo/scripts/build-kernel.sh")}
+hdrs=$kdir/usr-headers/include
+[ -d "$hdrs" ] || die "$hdrs missing: run 'make -C $kdir headers_install INSTALL_HDR_PATH=$kdir/usr-headers'"
+
+mkdir -p "$out"
+for src in "$repo"/tests/progs/*.c; do
+	bin=$out/$(basename "$src" .c)
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+		gcc -O2 -Wall -Wextra -Werror -static -isystem "$hdrs" -o "$bin" "$src" ||
+			die "compiling $src failed"
+	fi
+done
+cp "$repo/tests/vm/lib.sh" "$out/lib.sh"
+echo "$out"

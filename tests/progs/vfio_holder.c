@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_holder: open a PCI device's VFIO cdev the way a VMM does (bind to
+ * iommufd, attach to an IOAS) and hold it, to test what the driver does when
+ * the device is unbound while a user has it open.
+ *
+ *   vfio_holder BDF request SECONDS   register a device-request eventfd and
+ *                                     release the device when the kernel
+ *                                     asks for it; exit 0 only if it asked
+ *   vfio_holder BDF hold SECONDS      hold the device SECONDS, then release
+ *
+ * Prints "holder: open" once the device is open, so a script can wait for it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "holder: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+/* Finds /dev/vfio/devices/vfioN of a device from its sysfs vfio-dev folder. */
+static void cdev_path(const char *bdf, char *path, size_t len)
+{
+	char dir[256];
+	struct dirent *d;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	dp = opendir(dir);
+	if (!dp)
+		die(dir);
+	while ((d = readdir(dp))) {
+		if (!strncmp(d->d_name, "vfio", 4)) {
+			snprintf(path, len, "/dev/vfio/devices/%s", d->d_name);
+			closedir(dp);
+			return;
+		}
+	}
+	errno = ENOENT;
+	die("no vfio cdev");
+}
+
+static void register_request_eventfd(int device, int efd)
+{
+	struct {
+		struct vfio_irq_set set;
+		int32_t fd;
+	} irq = {
+		.set = {
+			.argsz = sizeof(irq),
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD |
+				 VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = VFIO_PCI_REQ_IRQ_INDEX,
+			.start = 0,
+			.count = 1,
+		},
+		.fd = efd,
+	};
+
+	if (ioctl(device, VFIO_DEVICE_SET_IRQS, &irq))
+		die("VFIO_DEVICE_SET_IRQS(REQ)");
+}
+
+int main(int argc, char **argv)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	int iommufd, device, efd = -1, seconds, asked = 0;
+	char path[300];
+
+	if (argc != 4 || (strcmp(argv[2], "request") && strcmp(argv[2], "hold"))) {
+		fprintf(stderr, "usage: %s BDF request|hold SECONDS\n", argv[0]);
+		return 2;
+	}
+	seconds = atoi(argv[3]);
+
+	cdev_path(argv[1], path, sizeof(path));
+	iommufd = open("/dev/iommu", O_RDWR);
+	if (iommufd < 0)
+		die("/dev/iommu");
+	device = open(path, O_RDWR);
+	if (device < 0)
+		die(path);
+	bind.iommufd = iommufd;
+	if (ioctl(device, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		die("VFIO_DEVICE_BIND_IOMMUFD");
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		die("IOMMU_IOAS_ALLOC");
+	attach.pt_id = alloc.out_ioas_id;
+	if (ioctl(device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+
+	if (!strcmp(argv[2], "request")) {
+		efd = eventfd(0, 0);
+		if (efd < 0)
+			die("eventfd");
+		register_request_eventfd(device, efd);
+	}
+	printf("holder: open %s\n", path);
+	fflush(stdout);
+
+	if (efd >= 0) {
+		struct pollfd pfd = { .fd = efd, .events = POLLIN };
+		uint64_t count;
+
+		if (poll(&pfd, 1, seconds * 1000) == 1 &&
+		    read(efd, &count, sizeof(count)) == sizeof(count)) {
+			printf("holder: request received (%llu)\n",
+			       (unsigned long long)count);
+			asked = 1;
+		} else {
+			printf("holder: no request within %d s\n", seconds);
+		}
+	} else {
+		sleep(seconds);
+	}
+
+	close(device);
+	close(iommufd);
+	printf("holder: released\n");
+	return efd >= 0 && !asked;
+}

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for guest test scripts (busybox sh). Installed in the guest as
+# /usr/lib/rvfio-tests/lib.sh. Results are printed as "RESULT <name> PASS|FAIL"
+# lines that the host runner counts.
+
+RVFIO_FAILED=0
+
+result() { # name pass|fail [detail]
+	if [ "$2" = pass ]; then
+		echo "RESULT $1 PASS"
+	else
+		echo "RESULT $1 FAIL${3:+ ($3)}"
+		RVFIO_FAILED=$((RVFIO_FAILED + 1))
+	fi
+}
+
+check() { # name command...
+	name=$1
+	shift
+	if "$@"; then result "$name" pass; else result "$name" fail "$*"; fi
+}
+
+driver_of() { # BDF -> driver name or empty
+	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
+		basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
+	fi
+}
+
+unbind() { # BDF
+	drv=$(driver_of "$1")
+	[ -z "$drv" ] || echo "$1" >"/sys/bus/pci/drivers/$drv/unbind"
+}
+
+bind_to() { # BDF driver: driver_override + drivers_probe, as a user would
+	unbind "$1"
+	echo "$2" >"/sys/bus/pci/devices/$1/driver_override"
+	echo "$1" >/sys/bus/pci/drivers_probe
+	[ "$(driver_of "$1")" = "$2" ]
+}
+
+vfio_cdev() { # BDF -> /dev/vfio/devices/vfioN or empty
+	for d in /sys/bus/pci/devices/"$1"/vfio-dev/vfio*; do
+		[ -e "$d" ] && echo "/dev/vfio/devices/$(basename "$d")"
+	done
+}
+
+wait_for() { # seconds command...: poll until the command succeeds
+	n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
