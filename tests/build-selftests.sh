@@ -45,6 +45,7 @@ main() {
 	# interrupted build never looks finished.
 	mkdir -p "$cache/selftests"
 	tmp=$(mktemp -d "$cache/selftests/.build.XXXXXX")
+	chmod 755 "$tmp"
 	log "building VFIO selftests for $release into $out"
 	if ! make -s -C "$src" KHDR_INCLUDES="-isystem $hdrs" LDFLAGS=-static \
 		OUTPUT="$tmp" >&2; then

@@ -16,6 +16,9 @@
     unnecessary_transmutes,
     missing_docs,
     clippy::all,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
+    clippy::cast_lossless,
     clippy::undocumented_unsafe_blocks
 )]
 

@@ -45,9 +45,8 @@ impl ConfigSpace for PciConfig<'_> {
     fn read_dword(&self, offset: u16) -> Option<u32> {
         let mut value = 0u32;
         // SAFETY: By the type invariant, `pdev` is valid; `value` is a valid place to write.
-        let ret = unsafe {
-            bindings::pci_read_config_dword(self.pdev, c_int::from(offset), &mut value)
-        };
+        let ret =
+            unsafe { bindings::pci_read_config_dword(self.pdev, c_int::from(offset), &mut value) };
         (ret == 0).then_some(value)
     }
 }

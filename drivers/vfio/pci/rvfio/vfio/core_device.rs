@@ -53,6 +53,9 @@ pub(crate) struct CoreDevice<T: VfioPciOps> {
 impl<T: VfioPciOps> CoreDevice<T> {
     /// The ops of every device driven by `T`: `T`'s callbacks where it has them, the core's
     /// everywhere else, as `vfio-pci` sets them.
+    // `CStrExt::as_char_ptr` is a trait method, which a constant cannot call; the kernel's
+    // `c_char` is `u8`, hence the cast.
+    #[allow(clippy::disallowed_methods)]
     const OPS: vfio::vfio_device_ops = vfio::vfio_device_ops {
         name: T::NAME.as_ptr().cast::<u8>().cast_mut(),
         init: Some(Self::init_callback),
@@ -230,7 +233,9 @@ impl<T: VfioPciOps> Enabled<'_, T> {
         let this = ManuallyDrop::new(self);
         // SAFETY: The device was enabled by `Opening::enable` within this `open_device`.
         unsafe { vfio::vfio_pci_core_finish_enable(this.dev.core_ptr()) };
-        Opened { _private: PhantomData }
+        Opened {
+            _private: PhantomData,
+        }
     }
 }
 

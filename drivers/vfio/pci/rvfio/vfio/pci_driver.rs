@@ -71,7 +71,10 @@ unsafe impl<T: VfioPciOps> Send for Registration<T> {}
 
 impl<T: VfioPciOps> Registration<T> {
     /// Registers the driver under `name` (its name in sysfs and in `driver_override`).
-    pub(crate) fn new(name: &'static CStr, module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             driver <- Opaque::try_ffi_init(move |driver: *mut bindings::pci_driver| {
                 // SAFETY: `try_ffi_init` hands over memory valid for writes of a `pci_driver`.
