@@ -8,6 +8,7 @@
 #   make deps      install the toolchain and packages (scripts/setup.sh)
 #   make kernel    build the cached test kernel (scripts/build-kernel.sh)
 #   make CLIPPY=1  build the module with clippy
+#   make MO=DIR    put the module's objects in DIR (default build/module; one per kernel)
 #   make host-test cargo test of the pure code on the host
 #
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
@@ -18,6 +19,9 @@ export LLVM
 
 # The kernel build tree: the user's KDIR, else the cached test kernel (built on first use).
 kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
+
+# Objects never go to the source tree, so one tree builds for several kernels.
+MO ?= build/module
 
 .PHONY: all modules deps kernel run check host-test clean
 
@@ -30,7 +34,9 @@ kernel: deps
 	@bash scripts/build-kernel.sh
 
 modules:
-	set -e; k=$(kdir); $(MAKE) -C "$$k" M=$(CURDIR) LLVM=$(LLVM) $(if $(CLIPPY),CLIPPY=1) modules
+	set -e; k=$(kdir); mkdir -p $(MO); \
+	$(MAKE) -C "$$k" M=$(CURDIR) MO=$(abspath $(MO)) LLVM=$(LLVM) \
+		$(if $(CLIPPY),CLIPPY=1) modules
 
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml
@@ -42,6 +48,4 @@ check: deps
 	bash tests/run-all.sh
 
 clean:
-	set -e; k=$(kdir); $(MAKE) -C "$$k" M=$(CURDIR) clean
-	rm -f drivers/vfio/pci/rvfio/vfio/bindings_generated.rs
 	rm -rf build tests/host/target

@@ -1,7 +1,15 @@
 #!/bin/bash
-# Build the rvfio-pci test kernel from Debian's linux-source-7.3 into a cache
-# outside the clone, keyed by the kernel package version and the config
-# fragment's hash. Prints the build directory (KDIR) on stdout.
+# Build an rvfio-pci test kernel from Debian's linux-source-7.3 into a cache
+# outside the clone, keyed by the kernel package version, the flavour and the
+# hash of its config fragments. Prints the build directory (KDIR) on stdout.
+#
+#   build-kernel.sh [debug|fast]
+#
+# Flavours (both: tinyconfig + kconfig/rvfio.config, with DEBUG_ATOMIC_SLEEP
+# and DEBUG_LIST):
+#   debug  (default) + kconfig/debug.config: lockdep and generic KASAN
+#   fast   + kconfig/fast.config: neither, for the long DMA tests whose fixed
+#          timeouts lockdep under TCG would come close to
 #
 # Environment:
 #   RVFIO_CACHE     cache root (default /var/cache/rvfio-pci)
@@ -10,7 +18,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-fragment=$here/kconfig/rvfio.config
+flavour=${1:-debug}
+case $flavour in
+debug | fast) ;;
+*) echo "usage: build-kernel.sh [debug|fast]" >&2; exit 2 ;;
+esac
+fragments=("$here/kconfig/rvfio.config" "$here/kconfig/$flavour.config")
 cache=${RVFIO_CACHE:-/var/cache/rvfio-pci}
 jobs=${JOBS:-$(($(nproc) + 1))}
 tarball=/usr/src/linux-source-7.3.tar.xz
@@ -26,9 +39,9 @@ fi
 
 [ -f "$tarball" ] || die "$tarball missing: run scripts/setup.sh (package linux-source-7.3)"
 kver=$(dpkg-query -W -f='${Version}' linux-source-7.3)
-fhash=$(sha256sum "$fragment" | cut -c1-12)
+fhash=$(cat "${fragments[@]}" | sha256sum | cut -c1-12)
 src=$cache/src/$kver/linux-source-7.3
-out=$cache/build/$kver-$fhash
+out=$cache/build/$kver-$flavour-$fhash
 
 if [ ! -f "$src/Makefile" ]; then
 	log "extracting linux-source-7.3 $kver"
@@ -43,16 +56,16 @@ mk() { make -s -C "$src" O="$out" LLVM=-19 "$@"; }
 if [ ! -f "$out/.rvfio-built" ]; then
 	mkdir -p "$out"
 	mk rustavailable >&2 || die "Rust is not available to the kernel build (see scripts/setup.sh)"
-	log "configuring $out"
+	log "configuring $flavour kernel in $out"
 	mk tinyconfig >&2
-	(cd "$out" && "$src/scripts/kconfig/merge_config.sh" -m -O "$out" .config "$fragment" >/dev/null)
+	(cd "$out" && "$src/scripts/kconfig/merge_config.sh" -m -O "$out" .config "${fragments[@]}" >/dev/null)
 	mk olddefconfig >&2
 	# Every option of the fragment must have survived olddefconfig.
 	missing=$(
-		grep -E '^CONFIG_[A-Z0-9_]+=' "$fragment" | while IFS= read -r line; do
+		cat "${fragments[@]}" | grep -E '^CONFIG_[A-Z0-9_]+=' | while IFS= read -r line; do
 			grep -qx -- "$line" "$out/.config" || echo "$line"
 		done
-		sed -n 's/^# \(CONFIG_[A-Z0-9_]*\) is not set$/\1/p' "$fragment" | while IFS= read -r opt; do
+		cat "${fragments[@]}" | sed -n 's/^# \(CONFIG_[A-Z0-9_]*\) is not set$/\1/p' | while IFS= read -r opt; do
 			if grep -q "^$opt=" "$out/.config"; then echo "$opt unset"; fi
 		done
 	)

@@ -1,14 +1,16 @@
 #!/bin/bash
 # The whole rvfio-pci test suite: `make check` runs it, .ci/run calls that.
 #
-# Builds what is missing (test kernel in its cache, module, selftests, guest
-# programs), then runs: rustfmt and clippy checks, host cargo tests of the
-# pure code, KUnit suites in the guest (parsed with the kernel's kunit.py),
-# the binding lifecycle, and parity with in-tree vfio-pci on the upstream VFIO
-# selftests. Ends with "N passed, M failed".
+# Builds what is missing (the two test kernels in their cache, the module for
+# each, selftests, guest programs), then runs: rustfmt and clippy checks, host
+# cargo tests of the pure code, and in the VM: KUnit suites (parsed with the
+# kernel's kunit.py), the binding lifecycle and vfio_pci_device_test on both
+# drivers on the "debug" kernel (lockdep, KASAN), and the whole parity run
+# with in-tree vfio-pci on the "fast" kernel (see Documentation/testing.rst).
+# Ends with "N passed, M failed".
 #
 # Environment:
-#   KDIR            build against this kernel tree instead of the cached one
+#   KDIR            run everything on this kernel tree instead of the cached ones
 #   RVFIO_QUICK=1   filter the long parity cases (development loop; CI runs all)
 set -uo pipefail
 
@@ -50,25 +52,43 @@ mkdir -p "$logs"
 start=$(date +%s)
 
 # --- build -------------------------------------------------------------------
-say "kernel"
-KDIR=${KDIR:-$(bash "$repo/scripts/build-kernel.sh")} || fatal build_kernel
-export KDIR
-say "KDIR=$KDIR"
-src=$(readlink -f "$KDIR/source")
-
-say "module (clippy)"
-touch "$repo/drivers/vfio/pci/rvfio/rvfio_pci.rs"
-if make -C "$repo" CLIPPY=1 modules >"$logs/module.log" 2>&1; then
-	record build_module pass
-	if grep -qE '^(warning|error)' "$logs/module.log"; then
-		grep -E '^(warning|error)' -A8 "$logs/module.log"
-		record clippy fail
-	else
-		record clippy pass
-	fi
+say "kernels"
+if [ -n "${KDIR:-}" ]; then
+	kdir_debug=$KDIR
+	kdir_fast=$KDIR
 else
-	tail -40 "$logs/module.log"
-	fatal build_module
+	kdir_debug=$(bash "$repo/scripts/build-kernel.sh" debug) || fatal build_kernel_debug
+	kdir_fast=$(bash "$repo/scripts/build-kernel.sh" fast) || fatal build_kernel_fast
+fi
+say "debug kernel: $kdir_debug"
+say "fast kernel: $kdir_fast"
+src=$(readlink -f "$kdir_debug/source")
+
+# build_module NAME KDIR: the module for one kernel, with clippy, in build/NAME.
+build_module() {
+	local out=$repo/build/$1 log=$logs/module-$1.log
+	rm -rf "$out"
+	if make -C "$repo" KDIR="$2" MO="$out" CLIPPY=1 modules >"$log" 2>&1; then
+		record "build_module:$1" pass
+	else
+		tail -40 "$log"
+		fatal "build_module:$1"
+	fi
+	if grep -qE '^(warning|error)' "$log"; then
+		grep -E '^(warning|error)' -A8 "$log"
+		record "clippy:$1" fail
+	else
+		record "clippy:$1" pass
+	fi
+}
+say "module (clippy)"
+build_module module-debug "$kdir_debug"
+ko_debug=$repo/build/module-debug/drivers/vfio/pci/rvfio/rvfio_pci.ko
+if [ "$kdir_fast" = "$kdir_debug" ]; then
+	ko_fast=$ko_debug
+else
+	build_module module-fast "$kdir_fast"
+	ko_fast=$repo/build/module-fast/drivers/vfio/pci/rvfio/rvfio_pci.ko
 fi
 
 say "rustfmt"
@@ -80,12 +100,21 @@ else
 	record rustfmt fail
 fi
 
+say "checkpatch (C sources)"
+mapfile -t c_files < <(find "$repo/drivers" "$repo/tests/progs" -name '*.[ch]')
+if perl "$src/scripts/checkpatch.pl" --no-tree --quiet -f "${c_files[@]}" >"$logs/checkpatch.log" 2>&1; then
+	record checkpatch pass
+else
+	head -40 "$logs/checkpatch.log"
+	record checkpatch fail
+fi
+
 say "selftests and guest programs"
-bash "$repo/tests/build-selftests.sh" >/dev/null 2>"$logs/selftests-build.log" || {
+KDIR=$kdir_debug bash "$repo/tests/build-selftests.sh" >/dev/null 2>"$logs/selftests-build.log" || {
 	tail -20 "$logs/selftests-build.log"
 	fatal build_selftests
 }
-bash "$repo/tests/build-progs.sh" >/dev/null || fatal build_progs
+KDIR=$kdir_debug bash "$repo/tests/build-progs.sh" >/dev/null || fatal build_progs
 
 # --- host --------------------------------------------------------------------
 say "host cargo test (pure code)"
@@ -97,12 +126,13 @@ done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/cargo-tes
 [ "$host_status" -eq 0 ] || { tail -30 "$logs/cargo-test.log"; record host_cargo_test fail; }
 
 # --- guest -------------------------------------------------------------------
-# run_guest NAME SCRIPT: boots the VM, counts its RESULT lines, and the VM
-# itself (script status, no kernel report) as one more result.
+# run_guest NAME KDIR KO SCRIPT: boots the VM on that kernel with that module,
+# counts SCRIPT's RESULT lines, and the VM itself (script status, no kernel
+# report) as one more result.
 run_guest() {
-	local name=$1 script=$2 log=$logs/$1.console
+	local name=$1 log=$logs/$1.console
 	say "VM: $name"
-	RVFIO_VM_LOG=$log "$repo/tests/qemu/run-guest" "$script" >"$logs/$name.out" 2>&1
+	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "$repo/tests/qemu/run-guest" "$4" >"$logs/$name.out" 2>&1
 	local status=$?
 	while read -r result verdict; do
 		record "$name:$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)"
@@ -117,7 +147,7 @@ run_guest() {
 	return "$status"
 }
 
-run_guest kunit "$repo/tests/vm/kunit.sh"
+run_guest kunit "$kdir_debug" "$ko_debug" "$repo/tests/vm/kunit.sh"
 sed -n '/^RVFIO-KTAP-BEGIN/,/^RVFIO-KTAP-END/p' "$logs/kunit.out" | grep -v '^RVFIO-KTAP-' >"$logs/kunit.ktap"
 if [ -s "$logs/kunit.ktap" ] &&
 	python3 "$src/tools/testing/kunit/kunit.py" parse --json "$logs/kunit.json" \
@@ -144,15 +174,18 @@ PY
 )
 fi
 
-run_guest lifecycle "$repo/tests/vm/lifecycle.sh"
+run_guest lifecycle "$kdir_debug" "$ko_debug" "$repo/tests/vm/lifecycle.sh"
 
-export PARITY_QUICK=${RVFIO_QUICK:-0}
-run_guest parity "$repo/tests/vm/parity.sh"
-# Per-case parity: a case counts as passed when rvfio-pci passes it, or when
-# vfio-pci does not pass it either (then it is reported as skipped).
-if grep -q '^PARITY ' "$logs/parity.out"; then
+# record_parity NAME: per-case parity from the PARITY lines of a run. A case
+# passes when rvfio-pci passes it; it fails when vfio-pci passes it and
+# rvfio-pci does not; a case neither passes is reported as skipped.
+record_parity() {
+	if ! grep -q '^PARITY ' "$logs/$1.out"; then
+		record "$1:results" fail
+		return
+	fi
 	while read -r test verdict; do
-		record "parity:$test" "$verdict"
+		record "$1:$test" "$verdict"
 	done < <(awk '$1 == "PARITY" {
 			key = $3 "." $4; seen[key] = 1
 			if ($2 == "rvfio-pci") cand[key] = $5; else ref[key] = $5
@@ -164,10 +197,18 @@ if grep -q '^PARITY ' "$logs/parity.out"; then
 				else verdict = "skip"
 				print k, verdict
 			}
-		}' "$logs/parity.out" | sort)
-else
-	record parity:results fail
-fi
+		}' "$logs/$1.out" | sort)
+}
+
+# Under lockdep and KASAN: the device test (config space, BARs, MSI/MSI-X,
+# reset) on both drivers.
+PARITY_BINS=vfio_pci_device_test run_guest parity-debug "$kdir_debug" "$ko_debug" "$repo/tests/vm/parity.sh"
+record_parity parity-debug
+
+# The whole parity run, every IOMMU mode, on the fast kernel.
+export PARITY_QUICK=${RVFIO_QUICK:-0}
+run_guest parity "$kdir_fast" "$ko_fast" "$repo/tests/vm/parity.sh"
+record_parity parity
 
 say "wall time $(($(date +%s) - start)) s; logs in $logs"
 finish

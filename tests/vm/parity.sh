@@ -11,18 +11,23 @@
 #   PARITY <driver> <test-binary> <case> <pass|fail|skip>
 #
 # (case "-" when a binary reported no case at all), the raw TAP output, and
-#   PARITY-TIME <driver> <test-binary> <seconds>
+#   PARITY-TIME <driver> <test-binary> <seconds> (exit <status>)
+#   PARITY-CASE-TIME <driver> <test-binary> <case> <seconds>
 # Exit status 0 only if every case that passes on the reference also passes on
 # the candidate (with one driver: if no case fails).
 #
 # Environment (run-guest passes PARITY_* through):
 #   PARITY_DRIVERS  default "rvfio-pci vfio-pci"; "vfio-pci vfio-pci" checks
 #                   the harness itself without the module
+#   PARITY_BINS     selftest binaries (default: vfio_pci_device_test
+#                   vfio_pci_driver_test)
 #   PARITY_QUICK=1  leave out the long cases (memcpy_storm)
+#   PARITY_SERIAL=1 run the two drivers one after the other; by default they
+#                   run at the same time (independent devices, one vCPU each)
 #   PARITY_ARGS     extra kselftest harness arguments, e.g. "-r FIXTURE.VARIANT.TEST"
 
 drivers=${PARITY_DRIVERS:-rvfio-pci vfio-pci}
-bins="vfio_pci_device_test vfio_pci_driver_test"
+bins=${PARITY_BINS:-vfio_pci_device_test vfio_pci_driver_test}
 selftests=/usr/lib/vfio-selftests
 work=/tmp/parity
 
@@ -46,6 +51,26 @@ bind() {
 	say "$1 bound to $2"
 }
 
+# stamp DRIVER BIN FILE: copy stdin to stdout and FILE, and say how long each
+# case took (from the previous result line, or from the start) right away, so
+# the figures survive a run that is cut short.
+stamp() {
+	last=$(now)
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		printf '%s\n' "$line" >>"$3"
+		case $line in
+		"ok "* | "not ok "*)
+			t=$(now)
+			# "[not ]ok N NAME[ # directive]" -> NAME
+			name=${line#not } name=${name#ok } name=${name#* } name=${name%% *}
+			echo "PARITY-CASE-TIME $1 $2 $name $(awk -v a="$last" -v b="$t" 'BEGIN { printf "%.1f", b - a }')"
+			last=$t
+			;;
+		esac
+	done
+}
+
 # run_bin SLOT DRIVER BDF BIN: run one selftest binary, keep its TAP output
 # on the console, and append "BIN CASE STATUS" lines to $work/SLOT.
 run_bin() {
@@ -55,7 +80,7 @@ run_bin() {
 	say "running $bin $args $bdf ($drv)"
 	t0=$(now)
 	# shellcheck disable=SC2086 # $args is a list of harness options
-	{ "$selftests/$bin" $args "$bdf"; echo $? >"$out.rc"; } 2>&1 | tee "$out"
+	{ "$selftests/$bin" $args "$bdf"; echo $? >"$out.rc"; } 2>&1 | stamp "$drv" "$bin" "$out"
 	t1=$(now)
 	rc=$(cat "$out.rc")
 	echo "PARITY-TIME $drv $bin $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') (exit $rc)"
@@ -86,8 +111,19 @@ main() {
 	[ -z "$ref" ] || bind "$RVFIO_IGB1" "$ref"
 
 	for bin in $bins; do
-		run_bin 1 "$cand" "$RVFIO_IGB0" "$bin"
-		[ -z "$ref" ] || run_bin 2 "$ref" "$RVFIO_IGB1" "$bin"
+		if [ -z "$ref" ]; then
+			run_bin 1 "$cand" "$RVFIO_IGB0" "$bin"
+		elif [ "${PARITY_SERIAL:-0}" = 1 ]; then
+			run_bin 1 "$cand" "$RVFIO_IGB0" "$bin"
+			run_bin 2 "$ref" "$RVFIO_IGB1" "$bin"
+		else
+			# Side by side; each console is printed whole afterwards.
+			run_bin 1 "$cand" "$RVFIO_IGB0" "$bin" >"$work/1.console" 2>&1 &
+			pid=$!
+			run_bin 2 "$ref" "$RVFIO_IGB1" "$bin" >"$work/2.console" 2>&1
+			wait "$pid"
+			cat "$work/1.console" "$work/2.console"
+		fi
 	done
 
 	awk -v cand="$cand" '{ print "PARITY", cand, $0 }' "$work/1"

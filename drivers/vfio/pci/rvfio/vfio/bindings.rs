@@ -2,7 +2,8 @@
 
 //! Bindings for the VFIO items that `kernel::bindings` lacks.
 //!
-//! Generated at build time by `bindgen` from `bindings_helper.h`; every
+//! Generated at build time by `bindgen` from `bindings_helper.h` into the object directory
+//! (`RVFIO_BINDINGS_RS`, set by the Makefile); every
 //! non-VFIO type they mention resolves to `kernel::bindings`.
 
 #![allow(
@@ -22,4 +23,4 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-include!("bindings_generated.rs");
+include!(env!("RVFIO_BINDINGS_RS"));
