@@ -66,7 +66,7 @@ src=$(readlink -f "$kdir_debug/source")
 
 # build_module NAME KDIR: the module for one kernel, with clippy, in build/NAME.
 build_module() {
-	local out=$repo/build/$1 log=$logs/module-$1.log
+	local out=$repo/build/$1 log=$logs/$1.log
 	rm -rf "$out"
 	if make -C "$repo" KDIR="$2" MO="$out" CLIPPY=1 modules >"$log" 2>&1; then
 		record "build_module:$1" pass
@@ -120,10 +120,15 @@ KDIR=$kdir_debug bash "$repo/tests/build-progs.sh" >/dev/null || fatal build_pro
 say "host cargo test (pure code)"
 cargo test --manifest-path "$repo/tests/host/Cargo.toml" >"$logs/cargo-test.log" 2>&1
 host_status=$?
+host_cases=0
 while read -r name verdict; do
 	record "host:$name" "$([ "$verdict" = ok ] && echo pass || echo fail)"
+	host_cases=$((host_cases + 1))
 done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/cargo-test.log")
-[ "$host_status" -eq 0 ] || { tail -30 "$logs/cargo-test.log"; record host_cargo_test fail; }
+if [ "$host_status" -ne 0 ] || [ "$host_cases" -eq 0 ]; then
+	tail -30 "$logs/cargo-test.log"
+	record host_cargo_test fail
+fi
 
 # --- guest -------------------------------------------------------------------
 # run_guest NAME KDIR KO SCRIPT: boots the VM on that kernel with that module,
@@ -150,21 +155,23 @@ run_guest() {
 run_guest kunit "$kdir_debug" "$ko_debug" "$repo/tests/vm/kunit.sh"
 sed -n '/^RVFIO-KTAP-BEGIN/,/^RVFIO-KTAP-END/p' "$logs/kunit.out" | grep -v '^RVFIO-KTAP-' >"$logs/kunit.ktap"
 if [ -s "$logs/kunit.ktap" ] &&
-	python3 "$src/tools/testing/kunit/kunit.py" parse --json "$logs/kunit.json" \
+	python3 "$src/tools/testing/kunit/kunit.py" parse --json="$logs/kunit.json" \
 		"$logs/kunit.ktap" >"$logs/kunit-parse.log" 2>&1; then
 	:
 else
 	cat "$logs/kunit-parse.log" 2>/dev/null | tail -20
 	record kunit:parse fail
 fi
+kunit_cases=0
 if [ -s "$logs/kunit.json" ]; then
 	while read -r name verdict; do
 		record "kunit:$name" "$verdict"
+		kunit_cases=$((kunit_cases + 1))
 	done < <(python3 - "$logs/kunit.json" <<'PY'
 import json, sys
 def walk(t, prefix):
     for sub in t.get("sub_groups", []):
-        yield from walk(sub, prefix + sub["name"] + ".")
+        walk(sub, prefix + sub["name"] + ".")
     for case in t.get("test_cases", []):
         status = case["status"]
         verdict = {"PASS": "pass", "SKIP": "skip"}.get(status, "fail")
@@ -173,6 +180,9 @@ walk(json.load(open(sys.argv[1])), "")
 PY
 )
 fi
+
+# A module whose suites vanished must not look like a pass.
+[ "$kunit_cases" -gt 0 ] || record kunit:cases fail
 
 run_guest lifecycle "$kdir_debug" "$ko_debug" "$repo/tests/vm/lifecycle.sh"
 
