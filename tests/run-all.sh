@@ -137,8 +137,10 @@ fi
 run_guest() {
 	local name=$1 log=$logs/$1.console
 	say "VM: $name"
-	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "$repo/tests/qemu/run-guest" "$4" >"$logs/$name.out" 2>&1
-	local status=$?
+	# The serial console ends lines with CR LF; the parsers want LF.
+	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "$repo/tests/qemu/run-guest" "$4" 2>&1 |
+		tr -d '\r' >"$logs/$name.out"
+	local status=${PIPESTATUS[0]}
 	while read -r result verdict; do
 		record "$name:$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)"
 	done < <(sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\).*/\1 \2/p' "$logs/$name.out")
