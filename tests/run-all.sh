@@ -91,6 +91,19 @@ else
 	ko_fast=$repo/build/module-fast/drivers/vfio/pci/rvfio/rvfio_pci.ko
 fi
 
+# The alias userspace uses to find vfio-pci variant drivers: the same as
+# vfio-pci's (built in here, so read from modules.builtin.modinfo).
+ours=$(modinfo -F alias "$ko_debug")
+theirs=$(tr '\0' '\n' <"$kdir_debug/modules.builtin.modinfo" 2>/dev/null | sed -n 's/^vfio_pci\.alias=//p')
+if [ -z "$theirs" ]; then
+	record module_alias skip
+elif [ "$ours" = "$theirs" ]; then
+	record module_alias pass
+else
+	say "module alias '$ours', vfio-pci has '$theirs'"
+	record module_alias fail
+fi
+
 say "rustfmt"
 mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" -name '*.rs' ! -name '*_generated.rs')
 if rustfmt --edition 2021 --config-path "$src/.rustfmt.toml" --check "${rust_files[@]}" >"$logs/rustfmt.log" 2>&1; then

@@ -15,6 +15,19 @@ use pci_caps::{ConfigSpace, TranslationCaps};
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
 const DRIVER_NAME: &CStr = c"rvfio-pci";
 
+/// The devices the driver binds: any, but only through `driver_override`.
+///
+/// Exported under the name modpost reads for a PCI device table, so that `modules.alias` gets
+/// `vfio_pci:v*d*sv*sd*bc*sc*i*` for this module, as for C's `vfio-pci`.
+#[export_name = concat!(
+    "__mod_device_table__",
+    line!(),
+    "__kmod_",
+    module_path!(),
+    "__pci__rvfio_pci_ids"
+)]
+static RVFIO_PCI_IDS: vfio::OverrideOnlyIds = vfio::OverrideOnlyIds::ANY;
+
 /// The variant driver.
 struct RvfioPci;
 
@@ -71,7 +84,7 @@ struct RvfioPciModule {
 impl kernel::InPlaceModule for RvfioPciModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            driver <- vfio::Registration::new(DRIVER_NAME, module),
+            driver <- vfio::Registration::new(DRIVER_NAME, &RVFIO_PCI_IDS, module),
         })
     }
 }

@@ -14,4 +14,4 @@ mod pci_driver;
 
 pub(crate) use config::PciConfig;
 pub(crate) use core_device::{CoreDevice, VfioPciOps};
-pub(crate) use pci_driver::Registration;
+pub(crate) use pci_driver::{OverrideOnlyIds, Registration};

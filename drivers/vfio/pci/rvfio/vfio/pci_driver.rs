@@ -33,21 +33,29 @@ const ANY_DEVICE_VFIO_OVERRIDE: bindings::pci_device_id = bindings::pci_device_i
     override_only: bindings::PCI_ID_F_VFIO_DRIVER_OVERRIDE,
 };
 
+/// The all-zero entry that ends an ID table.
+const TERMINATOR: bindings::pci_device_id = bindings::pci_device_id {
+    vendor: 0,
+    device: 0,
+    subvendor: 0,
+    subdevice: 0,
+    class: 0,
+    class_mask: 0,
+    driver_data: 0,
+    override_only: 0,
+};
+
 /// The ID table of a variant driver that binds only through `driver_override`.
-static OVERRIDE_ONLY_IDS: [bindings::pci_device_id; 2] = [
-    ANY_DEVICE_VFIO_OVERRIDE,
-    // The all-zero terminator.
-    bindings::pci_device_id {
-        vendor: 0,
-        device: 0,
-        subvendor: 0,
-        subdevice: 0,
-        class: 0,
-        class_mask: 0,
-        driver_data: 0,
-        override_only: 0,
-    },
-];
+///
+/// The crate root exports its instance under the symbol name modpost reads, which gives the
+/// module the `vfio_pci:v*d*sv*sd*bc*sc*i*` alias that C's `vfio-pci` has.
+#[repr(transparent)]
+pub(crate) struct OverrideOnlyIds([bindings::pci_device_id; 2]);
+
+impl OverrideOnlyIds {
+    /// Any vendor and device, through `driver_override` only.
+    pub(crate) const ANY: Self = Self([ANY_DEVICE_VFIO_OVERRIDE, TERMINATOR]);
+}
 
 /// A registered `struct pci_driver` whose devices are driven by `T` on top of `vfio_pci_core`.
 ///
@@ -70,9 +78,11 @@ unsafe impl<T: VfioPciOps> Sync for Registration<T> {}
 unsafe impl<T: VfioPciOps> Send for Registration<T> {}
 
 impl<T: VfioPciOps> Registration<T> {
-    /// Registers the driver under `name` (its name in sysfs and in `driver_override`).
+    /// Registers the driver under `name` (its name in sysfs and in `driver_override`), matching
+    /// the devices of `ids`.
     pub(crate) fn new(
         name: &'static CStr,
+        ids: &'static OverrideOnlyIds,
         module: &'static ThisModule,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
@@ -81,7 +91,7 @@ impl<T: VfioPciOps> Registration<T> {
                 unsafe {
                     driver.write(bindings::pci_driver {
                         name: name.as_char_ptr(),
-                        id_table: OVERRIDE_ONLY_IDS.as_ptr(),
+                        id_table: ids.0.as_ptr(),
                         probe: Some(probe_callback::<T>),
                         remove: Some(remove_callback::<T>),
                         sriov_configure: Some(sriov_configure_callback::<T>),
