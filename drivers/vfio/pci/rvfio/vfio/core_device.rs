@@ -121,9 +121,8 @@ impl<T: VfioPciOps> CoreDevice<T> {
     ///
     /// `pdev` must be a device whose [`CoreDevice::probe`] succeeded, being unbound.
     pub(super) unsafe fn remove(pdev: *mut bindings::pci_dev) {
-        // SAFETY: `pdev` is valid; its drvdata is the core device set by `probe`.
-        let core = unsafe { bindings::dev_get_drvdata(&raw mut (*pdev).dev) }
-            .cast::<vfio::vfio_pci_core_device>();
+        // SAFETY: Probe succeeded, as this function requires.
+        let core = unsafe { probed_core(pdev) };
         // SAFETY: `core` is registered (probe succeeded) and is unregistered only here.
         unsafe { vfio::vfio_pci_core_unregister_device(core) };
         // SAFETY: Drops the reference taken by `_vfio_alloc_device` in `probe`.
@@ -136,10 +135,10 @@ impl<T: VfioPciOps> CoreDevice<T> {
     ///
     /// `pdev` must be a device whose [`CoreDevice::probe`] succeeded, still bound.
     pub(super) unsafe fn sriov_configure(pdev: *mut bindings::pci_dev, num_vfs: c_int) -> c_int {
-        // SAFETY: `pdev` is valid; its drvdata is the core device set by `probe`.
-        let core = unsafe { bindings::dev_get_drvdata(&raw mut (*pdev).dev) };
+        // SAFETY: Probe succeeded, as this function requires.
+        let core = unsafe { probed_core(pdev) };
         // SAFETY: `core` is the registered core device of `pdev`.
-        unsafe { vfio::vfio_pci_core_sriov_configure(core.cast(), num_vfs) }
+        unsafe { vfio::vfio_pci_core_sriov_configure(core, num_vfs) }
     }
 
     /// # Safety
@@ -192,6 +191,16 @@ impl<T: VfioPciOps> CoreDevice<T> {
             Ok(0)
         })
     }
+}
+
+/// The core device of a PCI device that [`CoreDevice::probe`] bound: its drvdata.
+///
+/// # Safety
+///
+/// `pdev` must be a valid device whose probe succeeded and which is not yet removed.
+unsafe fn probed_core(pdev: *mut bindings::pci_dev) -> *mut vfio::vfio_pci_core_device {
+    // SAFETY: `pdev` is valid; `probe` set its drvdata to the core device.
+    unsafe { bindings::dev_get_drvdata(&raw mut (*pdev).dev) }.cast()
 }
 
 /// Drops a reference to a VFIO device (C's `vfio_put_device`).
