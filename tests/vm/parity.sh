@@ -27,11 +27,10 @@
 #                   case costs about 20 s (its fixture pins and maps 1 GiB),
 #                   so leaving out memcpy_storm alone would save little.
 #   PARITY_PARALLEL=1  run the two drivers' suites at the same time (one vCPU
-#                   each, ~1.6x faster). Off by default: in 1 of 5 such runs
-#                   both igbs hung in a reset issued at the same moment
-#                   ("resetting" with no "reset done", guest idle), with
-#                   vfio-pci as with rvfio-pci; one after the other it has
-#                   not happened.
+#                   each, ~1.6x faster). Off by default until re-measured: its
+#                   one hang (both igbs stuck in a reset, guest idle) came
+#                   while the VM booted with no_timer_check, under which a
+#                   serial run hung the same way (Documentation/testing.rst).
 #   PARITY_ARGS     extra kselftest harness arguments, e.g. "-r FIXTURE.VARIANT.TEST"
 
 drivers=${PARITY_DRIVERS:-rvfio-pci vfio-pci}
