@@ -8,3 +8,9 @@
 
 #[path = "../../../drivers/vfio/pci/rvfio/pci_caps.rs"]
 pub mod pci_caps;
+
+#[path = "../../../drivers/vfio/pci/rvfio/config_view.rs"]
+pub mod config_view;
+
+#[path = "../../../drivers/vfio/pci/rvfio/pasid_ats.rs"]
+pub mod pasid_ats;

@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Walks the extended capability chain of a PCI config space that is not trusted.
+//! Walks the capability chains of a PCI config space that is not trusted.
 //!
 //! A device, or whatever emulates it, can put anything in config space: loops, pointers into
-//! the conventional area or past the end, headers of all ones. The walk does bounded work on
-//! any input and reports where and why it stopped instead of panicking.
+//! the header or past the end, headers of all ones, capabilities cut off by the end of config
+//! space. The walks do bounded work on any input and report where and why they stopped
+//! instead of panicking; the extent of a capability is computed without reading past the end.
 //!
 //! Pure code with no kernel calls: KUnit runs it inside the kernel and `cargo test` runs the
 //! same source on the host (see `tests/host/`).
 
 use core::fmt;
 
-/// First byte of PCI Express extended config space.
+/// Size of a conventional PCI config space, and first byte of extended config space.
 pub(crate) const EXT_CAP_START: u16 = 0x100;
 
 /// Size of a PCI Express config space.
 pub(crate) const EXT_CONFIG_SIZE: u16 = 0x1000;
+
+/// First byte after the standard header, where standard capabilities may start.
+const STD_CAP_FIRST: u16 = 0x40;
+
+/// Standard capability ID of PCI Express.
+pub(crate) const CAP_ID_EXP: u8 = 0x10;
 
 /// Extended capability ID of Address Translation Services.
 pub(crate) const EXT_CAP_ID_ATS: u16 = 0x0f;
@@ -27,7 +34,10 @@ pub(crate) const EXT_CAP_ID_PRI: u16 = 0x13;
 pub(crate) const EXT_CAP_ID_PASID: u16 = 0x1b;
 
 /// Number of dword slots in extended config space, which bounds the length of any chain.
-const EXT_SLOTS: usize = ((EXT_CONFIG_SIZE - EXT_CAP_START) / 4) as usize;
+pub(crate) const EXT_SLOTS: usize = ((EXT_CONFIG_SIZE - EXT_CAP_START) / 4) as usize;
+
+/// Number of dword slots where standard capabilities may live.
+const STD_SLOTS: usize = ((EXT_CAP_START - STD_CAP_FIRST) / 4) as usize;
 
 /// Read access to a config space, one aligned dword at a time.
 pub(crate) trait ConfigSpace {
@@ -51,24 +61,27 @@ pub(crate) struct ExtCap {
     pub(crate) offset: u16,
 }
 
-/// Why a walk of the extended capability chain stopped before its end.
+/// Why a walk of a capability chain stopped before its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WalkError {
-    /// The capability at `from` points back to `to`, already visited.
+    /// The capability at `from` (or, for the first standard capability, the Capabilities
+    /// Pointer register) points back to `to`, already visited.
     Loop {
         /// Offset of the capability whose next pointer closes the loop.
         from: u16,
         /// Offset the next pointer names.
         to: u16,
     },
-    /// The capability at `from` points below extended config space or past its end.
+    /// The capability at `from` points into the header part of config space (below 0x40 for a
+    /// standard capability, below 0x100 for an extended one) or past its end.
     OutOfRange {
         /// Offset of the capability with the bad next pointer.
         from: u16,
         /// Offset the next pointer names.
         to: u16,
     },
-    /// The header at `offset` could not be read, or read as all ones (no device answered).
+    /// The header (or, for standard capabilities, the register naming the first one) at
+    /// `offset` could not be read, or read as all ones (no device answered).
     Unreadable {
         /// Offset of the header.
         offset: u16,
@@ -98,8 +111,8 @@ pub(crate) struct ExtCaps<'a, C: ConfigSpace + ?Sized> {
     next: Option<u16>,
     /// Offset of the capability whose next pointer led to `next`.
     from: u16,
-    /// One bit per dword slot of extended config space: headers already visited.
-    visited: [u64; EXT_SLOTS.div_ceil(64)],
+    /// Headers already visited, by dword slot of extended config space.
+    visited: SlotSet<{ EXT_SLOTS.div_ceil(64) }>,
 }
 
 impl<'a, C: ConfigSpace + ?Sized> ExtCaps<'a, C> {
@@ -112,7 +125,7 @@ impl<'a, C: ConfigSpace + ?Sized> ExtCaps<'a, C> {
             cfg,
             next,
             from: EXT_CAP_START,
-            visited: [0; EXT_SLOTS.div_ceil(64)],
+            visited: SlotSet::new(),
         }
     }
 
@@ -133,12 +146,12 @@ impl<C: ConfigSpace + ?Sized> Iterator for ExtCaps<'_, C> {
         if offset < EXT_CAP_START || offset >= self.cfg.size().min(EXT_CONFIG_SIZE) {
             return self.fail(WalkError::OutOfRange { from, to: offset });
         }
-        let slot = usize::from((offset - EXT_CAP_START) / 4);
-        let (word, bit) = (slot / 64, slot % 64);
-        if self.visited[word] & (1 << bit) != 0 {
+        if !self
+            .visited
+            .insert(usize::from((offset - EXT_CAP_START) / 4))
+        {
             return self.fail(WalkError::Loop { from, to: offset });
         }
-        self.visited[word] |= 1 << bit;
 
         let header = match self.cfg.read_dword(offset) {
             Some(u32::MAX) | None => return self.fail(WalkError::Unreadable { offset }),
@@ -159,6 +172,240 @@ impl<C: ConfigSpace + ?Sized> Iterator for ExtCaps<'_, C> {
             offset,
         }))
     }
+}
+
+/// A set of dword slots, `64 * N` of them at most.
+pub(crate) struct SlotSet<const N: usize>([u64; N]);
+
+impl<const N: usize> SlotSet<N> {
+    /// The empty set.
+    pub(crate) const fn new() -> Self {
+        Self([0; N])
+    }
+
+    /// Adds `slot`; returns whether it was absent. `slot` must be below `64 * N`.
+    pub(crate) fn insert(&mut self, slot: usize) -> bool {
+        let (word, bit) = (slot / 64, slot % 64);
+        let absent = self.0[word] & (1 << bit) == 0;
+        self.0[word] |= 1 << bit;
+        absent
+    }
+
+    /// Whether `slot` is in the set; slots past the end are not.
+    pub(crate) fn contains(&self, slot: usize) -> bool {
+        self.0
+            .get(slot / 64)
+            .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+    }
+}
+
+/// A standard capability found in the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StdCap {
+    /// Capability ID (byte 0 of the capability).
+    pub(crate) id: u8,
+    /// Offset of the capability in config space.
+    pub(crate) offset: u16,
+}
+
+/// Iterator over the standard capability chain, the one in the first 256 bytes.
+///
+/// Follows the Capabilities Pointer (at 0x34, or 0x14 in a CardBus bridge header) when the
+/// Status register says there is a list. As in the PCI core, the low two bits of every pointer
+/// are ignored and ID 0xff ends the walk. Yields each capability, then at most one
+/// [`WalkError`], then nothing: at most 49 items, since each of the 48 dword slots above the
+/// header is visited once.
+pub(crate) struct StdCaps<'a, C: ConfigSpace + ?Sized> {
+    cfg: &'a C,
+    /// Offset of the next capability, or `None` once the walk is over.
+    next: Option<u16>,
+    /// Offset of the register that named `next`.
+    from: u16,
+    /// Capabilities already visited, by dword slot above the header.
+    visited: SlotSet<1>,
+    /// An error to report before anything else: the list could not even be located.
+    early: Option<WalkError>,
+}
+
+/// Offset of the Status register's dword, and the Capabilities List bit in it.
+const STATUS_DWORD: u16 = 0x04;
+const STATUS_CAP_LIST: u32 = 1 << (16 + 4);
+/// Offset of the dword holding the Header Type (bits 23:16).
+const HEADER_TYPE_DWORD: u16 = 0x0c;
+const HEADER_TYPE_CARDBUS: u32 = 2;
+const CAP_POINTER: u16 = 0x34;
+const CARDBUS_CAP_POINTER: u16 = 0x14;
+
+impl<'a, C: ConfigSpace + ?Sized> StdCaps<'a, C> {
+    /// Starts a walk at the register that points to the first capability.
+    pub(crate) fn new(cfg: &'a C) -> Self {
+        let mut walk = Self {
+            cfg,
+            next: None,
+            from: CAP_POINTER,
+            visited: SlotSet::new(),
+            early: None,
+        };
+        match Self::first(cfg) {
+            Ok((from, next)) => (walk.from, walk.next) = (from, next),
+            Err(err) => walk.early = Some(err),
+        }
+        walk
+    }
+
+    /// Finds the register that names the first capability, and what it names.
+    fn first(cfg: &C) -> Result<(u16, Option<u16>), WalkError> {
+        let dword = |offset| match cfg.read_dword(offset) {
+            Some(u32::MAX) | None => Err(WalkError::Unreadable { offset }),
+            Some(value) => Ok(value),
+        };
+        if dword(STATUS_DWORD)? & STATUS_CAP_LIST == 0 {
+            return Ok((CAP_POINTER, None));
+        }
+        let header_type = (dword(HEADER_TYPE_DWORD)? >> 16) & 0x7f;
+        let pointer = if header_type == HEADER_TYPE_CARDBUS {
+            CARDBUS_CAP_POINTER
+        } else {
+            CAP_POINTER
+        };
+        // Both pointer registers are the low byte of their dword.
+        let first = (dword(pointer)? & 0xfc) as u16;
+        Ok((pointer, (first != 0).then_some(first)))
+    }
+
+    fn fail(&mut self, err: WalkError) -> Option<Result<StdCap, WalkError>> {
+        self.next = None;
+        Some(Err(err))
+    }
+}
+
+impl<C: ConfigSpace + ?Sized> Iterator for StdCaps<'_, C> {
+    type Item = Result<StdCap, WalkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(err) = self.early.take() {
+            return Some(Err(err));
+        }
+        let offset = self.next?;
+        let from = self.from;
+
+        // `offset` is a masked byte: dword aligned and below 0x100.
+        if offset < STD_CAP_FIRST || offset >= self.cfg.size().min(EXT_CAP_START) {
+            return self.fail(WalkError::OutOfRange { from, to: offset });
+        }
+        if !self
+            .visited
+            .insert(usize::from((offset - STD_CAP_FIRST) / 4))
+        {
+            return self.fail(WalkError::Loop { from, to: offset });
+        }
+        let header = match self.cfg.read_dword(offset) {
+            Some(u32::MAX) | None => return self.fail(WalkError::Unreadable { offset }),
+            Some(header) => header,
+        };
+        let id = (header & 0xff) as u8;
+        if id == 0xff {
+            self.next = None;
+            return None;
+        }
+        let next = ((header >> 8) & 0xfc) as u16;
+        self.next = (next != 0).then_some(next);
+        self.from = offset;
+        Some(Ok(StdCap { id, offset }))
+    }
+}
+
+/// Reads the byte at `offset`, which must lie below the size of `cfg`.
+fn read_byte<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u8> {
+    if offset >= cfg.size() {
+        return None;
+    }
+    let dword = cfg.read_dword(offset & !3)?;
+    Some((dword >> (8 * (offset & 3))) as u8)
+}
+
+/// Reads the dword at the dword-aligned `offset`, which may lie past the end of `cfg`.
+fn read_dword_in<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u32> {
+    (offset < cfg.size())
+        .then(|| cfg.read_dword(offset))
+        .flatten()
+}
+
+/// How many bytes the extended capability `cap` spans from its header, by its ID and, for the
+/// variable-length ones, its own registers (the sizes of the PCI Express Base Specification).
+///
+/// `None` when the length is not known: an ID this table does not list (virtual channels,
+/// root-complex-only and vendor-defined layouts whose size no register states), or a
+/// register needed to size it that lies past the end of config space or does not read. The
+/// result may run past the end of config space: the capability is then truncated, which the
+/// caller sees by comparing with [`ConfigSpace::size`].
+pub(crate) fn ext_cap_len<C: ConfigSpace + ?Sized>(cfg: &C, cap: ExtCap) -> Option<u16> {
+    let at = |delta: u16| cap.offset.checked_add(delta);
+    let len = match cap.id {
+        // A null capability (ID 0) is a header that only links on.
+        0x0000 => 4,
+        // Advanced Error Reporting, up to and including the TLP Prefix Log.
+        0x0001 => 0x48,
+        // Device Serial Number.
+        0x0003 => 0x0c,
+        // Power Budgeting.
+        0x0004 => 0x10,
+        // Root Complex Event Collector Endpoint Association.
+        0x0007 => 0x0c,
+        // Vendor-Specific, and Designated Vendor-Specific: the length is in bits 31:20 of the
+        // dword after the header; one shorter than the two header dwords is not believable.
+        0x000b | 0x0023 => match (read_dword_in(cfg, at(4)?)? >> 20) as u16 {
+            len if len < 8 => return None,
+            len => len,
+        },
+        // Access Control Services: the egress control vector follows when the capability
+        // register's bit 5 says it exists; its size in bits is in the next byte (0 = 256).
+        0x000d => {
+            let cap_reg = read_dword_in(cfg, at(4)?)?;
+            if cap_reg & (1 << 5) == 0 {
+                8
+            } else {
+                let bits = match (cap_reg >> 8) & 0xff {
+                    0 => 256,
+                    bits => bits.next_multiple_of(32),
+                };
+                8 + (bits / 8) as u16
+            }
+        }
+        // Alternative Routing-ID Interpretation, Address Translation Services, Latency
+        // Tolerance Reporting, PASID: a header and one dword.
+        0x000e | EXT_CAP_ID_ATS | 0x0018 | EXT_CAP_ID_PASID => 8,
+        // Single Root I/O Virtualization.
+        0x0010 => 0x40,
+        // Multicast.
+        0x0012 => 0x30,
+        // Page Request Interface.
+        EXT_CAP_ID_PRI => 0x10,
+        // Resizable BAR: a capability and a control dword per BAR, their number (1 to 6) in
+        // bits 7:5 of the first control register.
+        0x0015 => {
+            let bars = (read_byte(cfg, at(8)?)? >> 5) & 0x7;
+            4 + 8 * u16::from(bars.max(1))
+        }
+        // Dynamic Power Allocation: one byte per substate after 0x10 bytes.
+        0x0016 => 0x10 + u16::from(read_byte(cfg, at(4)?)? & 0x1f) + 1,
+        // TPH Requester: the steering tag table follows when its location (bits 10:9) is the
+        // capability itself; bits 26:16 hold the table size minus one, two bytes per entry.
+        0x0017 => {
+            let cap_reg = read_dword_in(cfg, at(4)?)?;
+            if (cap_reg >> 9) & 0x3 == 1 {
+                0x0c + 2 * (((cap_reg >> 16) & 0x7ff) as u16 + 1)
+            } else {
+                0x0c
+            }
+        }
+        // L1 PM Substates.
+        0x001e => 0x10,
+        // Precision Time Measurement, Data Link Feature.
+        0x001f | 0x0025 => 0x0c,
+        _ => return None,
+    };
+    Some(len)
 }
 
 /// Offsets of the capabilities a VMM needs to know about to offer PASID, ATS and PRI.
@@ -195,9 +442,141 @@ impl TranslationCaps {
     }
 }
 
+/// Config spaces for the tests of the pure modules.
+#[cfg(any(test, CONFIG_KUNIT))]
+pub(crate) mod testing {
+    use super::ConfigSpace;
+
+    /// A config space given as its nonzero dwords; every other dword reads as zero, except
+    /// those listed as unreadable.
+    pub(crate) struct Sparse<const N: usize> {
+        pub(crate) size: u16,
+        pub(crate) dwords: [(u16, u32); N],
+        pub(crate) unreadable: &'static [u16],
+    }
+
+    impl<const N: usize> Sparse<N> {
+        /// A PCI Express config space holding `dwords`.
+        pub(crate) const fn new(dwords: [(u16, u32); N]) -> Self {
+            Self {
+                size: super::EXT_CONFIG_SIZE,
+                dwords,
+                unreadable: &[],
+            }
+        }
+    }
+
+    impl<const N: usize> ConfigSpace for Sparse<N> {
+        fn size(&self) -> u16 {
+            self.size
+        }
+
+        fn read_dword(&self, offset: u16) -> Option<u32> {
+            if self.unreadable.contains(&offset) {
+                return None;
+            }
+            let found = self.dwords.iter().find(|(at, _)| *at == offset);
+            Some(found.map_or(0, |(_, value)| *value))
+        }
+    }
+
+    /// A config space given as an `lspci -xxxx` dump: lines of a 3-digit hex offset, a colon
+    /// and 16 hex bytes; `#` lines are comments. Dwords of absent lines do not read.
+    pub(crate) struct Dump<'a>(pub(crate) &'a str);
+
+    impl<'a> Dump<'a> {
+        /// The hex bytes of the line for `base`, if the dump has it.
+        fn line(&self, base: u16) -> Option<&'a str> {
+            self.0.lines().find_map(|line| {
+                let (offset, bytes) = line.split_once(':')?;
+                let offset = u16::from_str_radix(offset.trim(), 16).ok()?;
+                (!line.starts_with('#') && offset == base).then_some(bytes)
+            })
+        }
+
+        /// The value of the `# key: value` comment line.
+        pub(crate) fn meta(&self, key: &str) -> Option<&'a str> {
+            self.0.lines().find_map(|line| {
+                let rest = line.strip_prefix("# ")?.strip_prefix(key)?;
+                Some(rest.strip_prefix(':')?.trim())
+            })
+        }
+
+        /// The offset named after `key` in a comment (`expect-pasid: 0x230`), `None` for
+        /// "none"; panics if the key is missing.
+        pub(crate) fn expected_offset(&self, key: &str) -> Option<u16> {
+            let at = self.0.find(key).expect("key present") + key.len();
+            let value = self.0[at..].split_whitespace().next().expect("value present");
+            let hex = value.strip_prefix("0x")?;
+            Some(u16::from_str_radix(hex, 16).expect("hex offset"))
+        }
+    }
+
+    impl ConfigSpace for Dump<'_> {
+        fn size(&self) -> u16 {
+            super::EXT_CONFIG_SIZE
+        }
+
+        fn read_dword(&self, offset: u16) -> Option<u32> {
+            let bytes = self.line(offset & !0xf)?;
+            let mut value = 0u32;
+            let first = usize::from(offset & 0xc);
+            for (i, byte) in bytes.split_whitespace().skip(first).take(4).enumerate() {
+                value |= u32::from(u8::from_str_radix(byte, 16).ok()?) << (8 * i);
+            }
+            Some(value)
+        }
+    }
+
+    /// The real-device dumps of `tests/data/config-space/`, by file name.
+    pub(crate) const DUMPS: [(&str, &str); 5] = [
+        (
+            "8086-0b25-dsa",
+            include_str!("../../../../tests/data/config-space/8086-0b25-dsa.txt"),
+        ),
+        (
+            "8086-0d93-cxl",
+            include_str!("../../../../tests/data/config-space/8086-0d93-cxl.txt"),
+        ),
+        (
+            "1002-7300-fiji",
+            include_str!("../../../../tests/data/config-space/1002-7300-fiji.txt"),
+        ),
+        (
+            "1002-731f-navi10-rx5600xt",
+            include_str!("../../../../tests/data/config-space/1002-731f-navi10-rx5600xt.txt"),
+        ),
+        (
+            "14c1-0008-myri10g",
+            include_str!("../../../../tests/data/config-space/14c1-0008-myri10g.txt"),
+        ),
+    ];
+
+    /// The `expect-ext` chain of a dump: (offset, id) pairs in chain order.
+    pub(crate) fn expected_chain<'a>(dump: &Dump<'a>) -> impl Iterator<Item = (u16, u16)> + 'a {
+        let chain = dump.meta("expect-ext").expect("expect-ext present");
+        chain.split_whitespace().map(|pair| {
+            let (offset, id) = pair.split_once(':').expect("offset:id");
+            let hex = |text: &str| u16::from_str_radix(text.trim_start_matches("0x"), 16);
+            (hex(offset).expect("hex offset"), hex(id).expect("hex id"))
+        })
+    }
+
+    /// An extended capability header.
+    pub(crate) const fn ext(id: u16, version: u8, next: u16) -> u32 {
+        id as u32 | ((version as u32) << 16) | ((next as u32) << 20)
+    }
+
+    /// A standard capability's first dword: ID, next pointer and a capability-specific half.
+    pub(crate) const fn std(id: u8, next: u8, rest: u16) -> u32 {
+        id as u32 | ((next as u32) << 8) | ((rest as u32) << 16)
+    }
+}
+
 #[cfg(any(test, CONFIG_KUNIT))]
 #[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_caps))]
 mod tests {
+    use super::testing::Sparse;
     use super::*;
 
     /// A config space defined by a function from dword offset to contents.
@@ -441,5 +820,191 @@ mod tests {
                 to: 0x100
             })
         );
+    }
+
+    /// Status says "capability list", header type 0, Capabilities Pointer `first`, plus `rest`.
+    fn std_space<const N: usize>(dwords: [(u16, u32); N]) -> testing::Sparse<N> {
+        testing::Sparse {
+            size: 0x100,
+            dwords,
+            unreadable: &[],
+        }
+    }
+
+    const STATUS_CAPS: (u16, u32) = (0x04, 1 << 20);
+
+    fn std_walk<C: ConfigSpace>(cfg: &C) -> (usize, Option<Result<StdCap, WalkError>>) {
+        let mut count = 0;
+        let mut last = None;
+        for item in StdCaps::new(cfg) {
+            count += 1;
+            last = Some(item);
+        }
+        (count, last)
+    }
+
+    #[test]
+    fn std_chain_in_order() {
+        use testing::std;
+        let dwords = [
+            STATUS_CAPS,
+            (0x34, 0x40),
+            (0x40, std(0x01, 0x50, 0)),
+            (0x50, std(0x05, 0x70, 0)),
+            (0x70, std(CAP_ID_EXP, 0, 0x2)),
+        ];
+        let ids: [Option<(u8, u16)>; 4] = {
+            let cfg = std_space(dwords);
+            let mut it = StdCaps::new(&cfg).map(|c| c.ok().map(|c| (c.id, c.offset)));
+            [it.next().flatten(), it.next().flatten(), it.next().flatten(), it.next().flatten()]
+        };
+        assert_eq!(
+            ids,
+            [Some((0x01, 0x40)), Some((0x05, 0x50)), Some((CAP_ID_EXP, 0x70)), None]
+        );
+    }
+
+    #[test]
+    fn std_no_list_bit_means_no_caps() {
+        let dwords = [(0x34, 0x40), (0x40, testing::std(0x01, 0, 0))];
+        assert_eq!(std_walk(&std_space(dwords)), (0, None));
+    }
+
+    #[test]
+    fn std_pointer_into_header_is_out_of_range() {
+        let dwords = [STATUS_CAPS, (0x34, 0x40), (0x40, testing::std(0x01, 0x10, 0))];
+        assert_eq!(
+            std_walk(&std_space(dwords)),
+            (2, Some(Err(WalkError::OutOfRange { from: 0x40, to: 0x10 })))
+        );
+        // The first pointer itself may point into the header.
+        let dwords = [STATUS_CAPS, (0x34, 0x3c)];
+        assert_eq!(
+            std_walk(&std_space(dwords)),
+            (1, Some(Err(WalkError::OutOfRange { from: 0x34, to: 0x3c })))
+        );
+    }
+
+    #[test]
+    fn std_loop_and_misaligned_pointer() {
+        // 0x43 is masked to 0x40, which closes a loop.
+        let dwords = [
+            STATUS_CAPS,
+            (0x34, 0x43),
+            (0x40, testing::std(0x01, 0x81, 0)),
+            (0x80, testing::std(0x05, 0x43, 0)),
+        ];
+        assert_eq!(
+            std_walk(&std_space(dwords)),
+            (3, Some(Err(WalkError::Loop { from: 0x80, to: 0x40 })))
+        );
+    }
+
+    #[test]
+    fn std_cardbus_pointer_and_id_ff_ends() {
+        let dwords = [
+            STATUS_CAPS,
+            (0x0c, 2 << 16),
+            (0x14, 0x80),
+            (0x80, testing::std(0x01, 0x90, 0)),
+            (0x90, testing::std(0xff, 0xa0, 0)),
+            (0xa0, testing::std(0x05, 0, 0)),
+        ];
+        assert_eq!(
+            std_walk(&std_space(dwords)),
+            (1, Some(Ok(StdCap { id: 0x01, offset: 0x80 })))
+        );
+    }
+
+    #[test]
+    fn std_unreadable_registers_are_reported() {
+        let cfg = testing::Sparse {
+            size: 0x100,
+            dwords: [STATUS_CAPS, (0x34, 0x40)],
+            unreadable: &[0x40],
+        };
+        assert_eq!(
+            std_walk(&cfg),
+            (1, Some(Err(WalkError::Unreadable { offset: 0x40 })))
+        );
+        let cfg = testing::Sparse {
+            size: 0x100,
+            dwords: [(0x04, u32::MAX)],
+            unreadable: &[],
+        };
+        assert_eq!(
+            std_walk(&cfg),
+            (1, Some(Err(WalkError::Unreadable { offset: 0x04 })))
+        );
+    }
+
+    #[test]
+    fn std_longest_chain_is_bounded() {
+        // Every slot above the header links to the next; the last links to the first.
+        let cfg = space(|off| match off {
+            0x04 => Some(1 << 20),
+            0x34 => Some(0x40),
+            0x40..=0xfc => Some(testing::std(0x01, if off == 0xfc { 0x40 } else { off as u8 + 4 }, 0)),
+            _ => Some(0),
+        });
+        assert_eq!(
+            std_walk(&cfg),
+            (STD_SLOTS + 1, Some(Err(WalkError::Loop { from: 0xfc, to: 0x40 })))
+        );
+    }
+
+    #[test]
+    fn ext_lengths_by_id_and_registers() {
+        use testing::{ext, Sparse};
+        let cap = |id, offset| ExtCap { id, version: 1, offset };
+        let dwords = [
+            (0x104, 0x018 << 20), // VSEC length 0x18
+            (0x204, 0x20 | (0x40 << 8)), // ACS with a 64-bit egress vector
+            (0x304, 0x20),       // ACS egress vector size 0 = 256 bits
+            (0x408, 3 << 5),     // Resizable BAR, 3 BARs
+            (0x504, 0x200 | (7 << 16)), // TPH table in the capability, 8 entries
+            (0x604, 0x004 << 20), // VSEC claiming 4 bytes
+            (0x700, ext(0x10, 1, 0)),
+        ];
+        let cfg = Sparse::new(dwords);
+        assert_eq!(ext_cap_len(&cfg, cap(0x000b, 0x100)), Some(0x18));
+        assert_eq!(ext_cap_len(&cfg, cap(0x000d, 0x200)), Some(8 + 8));
+        assert_eq!(ext_cap_len(&cfg, cap(0x000d, 0x300)), Some(8 + 32));
+        assert_eq!(ext_cap_len(&cfg, cap(0x0015, 0x400)), Some(4 + 3 * 8));
+        assert_eq!(ext_cap_len(&cfg, cap(0x0017, 0x500)), Some(0x0c + 16));
+        assert_eq!(ext_cap_len(&cfg, cap(0x000b, 0x600)), None);
+        assert_eq!(ext_cap_len(&cfg, cap(0x0010, 0x700)), Some(0x40));
+        assert_eq!(ext_cap_len(&cfg, cap(EXT_CAP_ID_PASID, 0x800)), Some(8));
+        assert_eq!(ext_cap_len(&cfg, cap(0x0002, 0x900)), None);
+        assert_eq!(ext_cap_len(&cfg, cap(0x7fff, 0x900)), None);
+    }
+
+    #[test]
+    fn truncated_capability_reads_nothing_past_the_end() {
+        // A VSEC whose length register would lie past the end of config space, and an SR-IOV
+        // capability that starts 0x10 bytes before the end.
+        let cfg = Sparse::new([]);
+        let vsec = ExtCap { id: 0x000b, version: 1, offset: 0xffc };
+        assert_eq!(ext_cap_len(&cfg, vsec), None);
+        let sriov = ExtCap { id: 0x0010, version: 1, offset: 0xff0 };
+        assert!(0xff0 + ext_cap_len(&cfg, sriov).unwrap() > cfg.size());
+    }
+
+    #[test]
+    fn real_dumps_walk_as_published() {
+        for (_, text) in testing::DUMPS {
+            let dump = testing::Dump(text);
+            let mut walked = ExtCaps::new(&dump);
+            for (offset, id) in testing::expected_chain(&dump) {
+                let cap = walked.next().unwrap().unwrap();
+                assert_eq!((cap.offset, cap.id), (offset, id));
+            }
+            assert_eq!(walked.next(), None);
+            let mut pcie = false;
+            for cap in StdCaps::new(&dump) {
+                pcie |= cap.unwrap().id == CAP_ID_EXP;
+            }
+            assert!(pcie);
+        }
     }
 }
