@@ -1,8 +1,9 @@
 #!/bin/bash
-# Build the project's guest test programs (tests/progs/*.c) as static
-# binaries against the test kernel's uAPI headers, and gather them with the
-# guest shell library into build/rvfio-tests/, which tests/qemu/run-guest
-# installs in the guest as /usr/lib/rvfio-tests/. Prints that directory.
+# Build the project's guest test programs (tests/progs/*.c) and the samples
+# (samples/rvfio/*.c) as static binaries against the test kernel's uAPI
+# headers and our own (include/uapi), and gather them with the guest shell
+# library into build/rvfio-tests/, which tests/qemu/run-guest installs in the
+# guest as /usr/lib/rvfio-tests/. Prints that directory.
 #
 # Environment:
 #   KDIR   kernel build directory (default: output of scripts/build-kernel.sh)
@@ -18,12 +19,11 @@ hdrs=$kdir/usr-headers/include
 [ -d "$hdrs" ] || die "$hdrs missing: run 'make -C $kdir headers_install INSTALL_HDR_PATH=$kdir/usr-headers'"
 
 mkdir -p "$out"
-for src in "$repo"/tests/progs/*.c; do
+for src in "$repo"/tests/progs/*.c "$repo"/samples/rvfio/*.c; do
 	bin=$out/$(basename "$src" .c)
-	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
-		gcc -O2 -Wall -Wextra -Werror -static -isystem "$hdrs" -o "$bin" "$src" ||
-			die "compiling $src failed"
-	fi
+	# Rebuilt every time: cheap, and no stale binary survives a header change.
+	gcc -O2 -Wall -Wextra -Werror -static -I "$repo/include/uapi" \
+		-isystem "$hdrs" -o "$bin" "$src" || die "compiling $src failed"
 done
 cp "$repo/tests/vm/lib.sh" "$out/lib.sh"
 echo "$out"

@@ -23,35 +23,14 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <linux/iommufd.h>
 #include <linux/vfio.h>
+
+#include "vfio_cdev.h"
 
 static void die(const char *what)
 {
 	fprintf(stderr, "holder: %s: %s\n", what, strerror(errno));
 	exit(2);
-}
-
-/* Finds /dev/vfio/devices/vfioN of a device from its sysfs vfio-dev folder. */
-static void cdev_path(const char *bdf, char *path, size_t len)
-{
-	char dir[256];
-	struct dirent *d;
-	DIR *dp;
-
-	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	dp = opendir(dir);
-	if (!dp)
-		die(dir);
-	while ((d = readdir(dp))) {
-		if (!strncmp(d->d_name, "vfio", 4)) {
-			snprintf(path, len, "/dev/vfio/devices/%s", d->d_name);
-			closedir(dp);
-			return;
-		}
-	}
-	errno = ENOENT;
-	die("no vfio cdev");
 }
 
 static void register_request_eventfd(int device, int efd)
@@ -77,33 +56,14 @@ static void register_request_eventfd(int device, int efd)
 
 int main(int argc, char **argv)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	int iommufd, device, efd = -1, seconds, asked = 0;
-	char path[300];
+	int device, efd = -1, seconds, asked = 0;
 
 	if (argc != 4 || (strcmp(argv[2], "request") && strcmp(argv[2], "hold"))) {
 		fprintf(stderr, "usage: %s BDF request|hold SECONDS\n", argv[0]);
 		return 2;
 	}
 	seconds = atoi(argv[3]);
-
-	cdev_path(argv[1], path, sizeof(path));
-	iommufd = open("/dev/iommu", O_RDWR);
-	if (iommufd < 0)
-		die("/dev/iommu");
-	device = open(path, O_RDWR);
-	if (device < 0)
-		die(path);
-	bind.iommufd = iommufd;
-	if (ioctl(device, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		die("VFIO_DEVICE_BIND_IOMMUFD");
-	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		die("IOMMU_IOAS_ALLOC");
-	attach.pt_id = alloc.out_ioas_id;
-	if (ioctl(device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	device = vfio_cdev_open(argv[1]);
 
 	if (!strcmp(argv[2], "request")) {
 		efd = eventfd(0, 0);
@@ -111,9 +71,8 @@ int main(int argc, char **argv)
 			die("eventfd");
 		register_request_eventfd(device, efd);
 	}
-	printf("holder: open %s\n", path);
+	printf("holder: open %s\n", argv[1]);
 	fflush(stdout);
-
 	if (efd >= 0) {
 		struct pollfd pfd = { .fd = efd, .events = POLLIN };
 		uint64_t count;
@@ -131,7 +90,6 @@ int main(int argc, char **argv)
 	}
 
 	close(device);
-	close(iommufd);
 	printf("holder: released\n");
 	return efd >= 0 && !asked;
 }

@@ -43,7 +43,7 @@ impl Span {
         let lo = u32::from(self.start).max(start);
         let hi = u32::from(self.end).min(end);
         // Both bounds lie within `self`, so they fit in a u16.
-        (lo < hi).then(|| Span {
+        (lo < hi).then_some(Span {
             start: lo as u16,
             end: hi as u16,
         })
@@ -351,7 +351,7 @@ fn offset_of(slot: usize) -> u16 {
 }
 
 #[cfg(any(test, CONFIG_KUNIT))]
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_config_view))]
+#[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_config_view))]
 mod tests {
     use super::*;
     use crate::pci_caps::testing::{ext, Sparse};

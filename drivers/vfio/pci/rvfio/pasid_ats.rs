@@ -263,8 +263,8 @@ impl Report<'_> {
         let mut entries = entries.fuse();
         for range in self.layout.free_ranges() {
             if let Some(entry) = entries.next() {
-                entry[..2].copy_from_slice(&range.start.to_ne_bytes());
-                entry[2..].copy_from_slice(&range.len().to_ne_bytes());
+                put(entry, 0, &range.start.to_ne_bytes());
+                put(entry, 2, &range.len().to_ne_bytes());
             }
             count += 1;
         }
@@ -280,13 +280,16 @@ fn flag_if(condition: bool, flag: u32) -> u32 {
     }
 }
 
-/// Copies `bytes` into `out` at `at`; `out` holds at least the fixed part.
+/// Copies `bytes` into `out` at `at`, as far as `out` goes.
 fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    out[at..at + bytes.len()].copy_from_slice(bytes);
+    let dest = out.iter_mut().skip(at);
+    for (dest, byte) in dest.zip(bytes) {
+        *dest = *byte;
+    }
 }
 
 #[cfg(any(test, CONFIG_KUNIT))]
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pasid_ats))]
+#[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_pasid_ats))]
 mod tests {
     use super::*;
     use crate::pci_caps::testing::{ext, Sparse};
@@ -303,7 +306,7 @@ mod tests {
     #[test]
     fn requests_follow_vfio_check_feature() {
         use Refusal::*;
-        let get = |size| check_request(FEATURE_INDEX as u32 | FEATURE_GET, size);
+        let get = |size| check_request(u32::from(FEATURE_INDEX) | FEATURE_GET, size);
         assert_eq!(check_request(FEATURE_SET, 100), Err(Set));
         assert_eq!(check_request(FEATURE_SET | FEATURE_PROBE, 0), Err(Set));
         assert_eq!(check_request(FEATURE_GET | FEATURE_SET | FEATURE_PROBE, 0), Err(Set));
@@ -330,23 +333,19 @@ mod tests {
         assert_eq!(check_input(&fixed), Err(Refusal::InputNotZero));
     }
 
-    /// PASID (width 20, exec, priv) at 0x100, ATS (depth 0 = 32, page aligned) at 0x108,
-    /// PRI (PASID required, 512 requests) at 0x110.
-    const FULL: [(u16, u32); 6] = [
-        (0x100, ext(EXT_CAP_ID_PASID, 1, 0x108)),
-        (0x104, 0x0000_1406),
-        (0x108, ext(EXT_CAP_ID_ATS, 1, 0x110)),
-        (0x10c, 0x0000_0020),
-        (0x110, ext(EXT_CAP_ID_PRI, 1, 0)),
-        (0x114, 0x8000_0000),
-    ];
-
     #[test]
     fn physical_registers_become_abilities() {
-        let mut dwords = [(0, 0); 7];
-        dwords[..6].copy_from_slice(&FULL);
-        dwords[6] = (0x118, 512);
-        let cfg = Sparse::new(dwords);
+        // PASID (width 20, exec, priv) at 0x100, ATS (depth 0 = 32, page aligned) at 0x108,
+        // PRI (PASID required, 512 requests) at 0x110.
+        let cfg = Sparse::new([
+            (0x100, ext(EXT_CAP_ID_PASID, 1, 0x108)),
+            (0x104, 0x0000_1406),
+            (0x108, ext(EXT_CAP_ID_ATS, 1, 0x110)),
+            (0x10c, 0x0000_0020),
+            (0x110, ext(EXT_CAP_ID_PRI, 1, 0)),
+            (0x114, 0x8000_0000),
+            (0x118, 512),
+        ]);
         let (caps, err) = PhysicalCaps::read(&cfg);
         assert_eq!(err, None);
         let layout = ExtLayout::of(&cfg);

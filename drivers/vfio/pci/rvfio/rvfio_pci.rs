@@ -2,15 +2,22 @@
 
 //! rvfio-pci: a vfio-pci variant driver written in Rust.
 //!
-//! Binds to any PCI device through `driver_override` and offers it to userspace exactly as
-//! `vfio-pci` does, through the abstractions over `vfio_pci_core` in [`vfio`].
+//! Binds to any PCI device through `driver_override` and offers it to userspace as `vfio-pci`
+//! does, through the abstractions over `vfio_pci_core` in [`vfio`], with two differences: the
+//! physical PASID capability is hidden from the user's config space ([`config_view`]), and
+//! the `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` device feature reports what the device can do
+//! with PASID, ATS and PRI and where extended config space is free ([`pasid_ats`]).
 
-use kernel::prelude::*;
+use kernel::{prelude::*, uaccess::UserSlice};
 
+mod config_view;
+mod pasid_ats;
 mod pci_caps;
 mod vfio;
 
-use pci_caps::{ConfigSpace, TranslationCaps};
+use config_view::{ExtLayout, PasidHiding, UserView};
+use pasid_ats::{PhysicalCaps, Report, Request};
+use pci_caps::{ConfigSpace, StdCaps, CAP_ID_EXP};
 
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
 const DRIVER_NAME: &CStr = c"rvfio-pci";
@@ -31,19 +38,68 @@ static RVFIO_PCI_IDS: vfio::OverrideOnlyIds = vfio::OverrideOnlyIds::ANY;
 /// The variant driver.
 struct RvfioPci;
 
+/// What the driver keeps about each device.
+struct DeviceData {
+    /// The device's physical PASID, ATS and PRI capabilities, read when it is bound.
+    caps: PhysicalCaps,
+}
+
 impl vfio::VfioPciOps for RvfioPci {
     const NAME: &'static CStr = DRIVER_NAME;
 
-    type Data = ();
+    type Data = DeviceData;
 
     fn init_data(config: &vfio::PciConfig<'_>) -> impl PinInit<Self::Data, Error> {
-        log_translation_caps(config);
-        Ok::<(), Error>(())
+        let caps = log_translation_caps(config);
+        Ok::<_, Error>(DeviceData { caps })
+    }
+
+    fn device_feature(
+        dev: &vfio::OpenDevice<'_, Self>,
+        flags: u32,
+        payload: UserSlice,
+    ) -> Option<Result> {
+        let index = flags & vfio::FEATURE_INDEX_MASK;
+        (index == u32::from(pasid_ats::FEATURE_INDEX)).then(|| get_pasid_ats(dev, flags, payload))
+    }
+
+    fn config_hiding(dev: &vfio::OpenDevice<'_, Self>) -> Option<PasidHiding> {
+        let pasid = dev.data().caps.pasid?;
+        PasidHiding::new(&dev.core_config(), pasid.offset)
     }
 }
 
-/// Says which of PASID, ATS and PRI the device has, and whether its chain is broken.
-fn log_translation_caps(config: &vfio::PciConfig<'_>) {
+/// Answers `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` (see `Documentation/uapi.rst`).
+fn get_pasid_ats(dev: &vfio::OpenDevice<'_, RvfioPci>, flags: u32, payload: UserSlice) -> Result {
+    let (mut reader, mut writer) = payload.reader_writer();
+    let out_len = match pasid_ats::check_request(flags, reader.len()) {
+        Ok(Request::Probe) => return Ok(()),
+        Ok(Request::Get { out_len }) => out_len,
+        Err(_) => return Err(EINVAL),
+    };
+    let mut fixed = [0u8; pasid_ats::FIXED_SIZE];
+    reader.read_slice(&mut fixed)?;
+    pasid_ats::check_input(&fixed).map_err(|_| EINVAL)?;
+
+    let below = dev.core_config();
+    let caps = &dev.data().caps;
+    let hiding = caps
+        .pasid
+        .and_then(|pasid| PasidHiding::new(&below, pasid.offset));
+    let layout = ExtLayout::of(&UserView::new(&below, hiding));
+    let report = Report {
+        caps,
+        iommu_pasid: dev.iommu_pasid(),
+        layout: &layout,
+    };
+    let mut out = KVec::from_elem(0u8, out_len, GFP_KERNEL)?;
+    report.encode(&mut out);
+    writer.write_slice(&out)
+}
+
+/// Reads the device's PASID, ATS and PRI capabilities, and says in the log which it has and
+/// whether its capability chains are broken.
+fn log_translation_caps(config: &vfio::PciConfig<'_>) -> PhysicalCaps {
     struct At(Option<u16>);
     impl kernel::fmt::Display for At {
         fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
@@ -54,19 +110,29 @@ fn log_translation_caps(config: &vfio::PciConfig<'_>) {
         }
     }
 
-    let (caps, err) = TranslationCaps::find(config);
+    let (caps, err) = PhysicalCaps::read(config);
     let dev = config.device();
+    let mut pcie = None;
+    for cap in StdCaps::new(config) {
+        match cap {
+            Ok(cap) if cap.id == CAP_ID_EXP => pcie = pcie.or(Some(cap.offset)),
+            Ok(_) => {}
+            Err(err) => dev_warn!(dev, "standard capability chain is broken: {}\n", err),
+        }
+    }
     dev_info!(
         dev,
-        "config space {} bytes; PASID {}, ATS {}, PRI {}\n",
+        "config space {} bytes; PCI Express {}, PASID {}, ATS {}, PRI {}\n",
         config.size(),
-        At(caps.pasid),
-        At(caps.ats),
-        At(caps.pri)
+        At(pcie),
+        At(caps.pasid.map(|found| found.offset)),
+        At(caps.ats.map(|found| found.offset)),
+        At(caps.pri.map(|found| found.offset))
     );
     if let Some(err) = err {
         dev_warn!(dev, "extended capability chain is broken: {}\n", err);
     }
+    caps
 }
 
 impl kernel::fmt::Display for pci_caps::WalkError {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reads of a PCI device's physical config space, for the pure code that walks it.
+//! Reads of a PCI device's config space, physical or as `vfio_pci_core` presents it, for the
+//! pure code that walks it.
 
 use kernel::{bindings, device, ffi::c_int};
 
@@ -48,5 +49,54 @@ impl ConfigSpace for PciConfig<'_> {
         let ret =
             unsafe { bindings::pci_read_config_dword(self.pdev, c_int::from(offset), &mut value) };
         (ret == 0).then_some(value)
+    }
+}
+
+/// Config space as `vfio_pci_core` presents it to the user: its `vconfig` copy.
+///
+/// The core keeps every extended capability header there and reads it back from there
+/// (headers are virtualized), so the chain a user walks is the chain in `vconfig`. The headers
+/// never change after the core builds the copy at enable time; other bytes may, under the
+/// core's locks, which is why each dword is read once and whole.
+///
+/// # Invariants
+///
+/// `vconfig` is null or points to `size` readable bytes for the lifetime `'a`.
+pub(crate) struct CoreConfig<'a> {
+    vconfig: *const u8,
+    size: u16,
+    _config: core::marker::PhantomData<&'a [u8]>,
+}
+
+impl CoreConfig<'_> {
+    /// # Safety
+    ///
+    /// `vconfig` must be null or point to `size` bytes readable for the lifetime of the
+    /// result.
+    pub(super) unsafe fn new(vconfig: *const u8, size: u16) -> Self {
+        Self {
+            vconfig,
+            size,
+            _config: core::marker::PhantomData,
+        }
+    }
+}
+
+impl ConfigSpace for CoreConfig<'_> {
+    fn size(&self) -> u16 {
+        self.size
+    }
+
+    fn read_dword(&self, offset: u16) -> Option<u32> {
+        if self.vconfig.is_null() || offset % 4 != 0 || offset >= self.size {
+            return None;
+        }
+        // SAFETY: By the type invariant `vconfig` points to `size` bytes, and the dword at the
+        // aligned `offset` below `size` lies inside them (`size` is 256 or 4096). A volatile
+        // read, as with READ_ONCE, since the core may update bytes other than headers.
+        let value = unsafe {
+            core::ptr::read_volatile(self.vconfig.add(usize::from(offset)).cast::<u32>())
+        };
+        Some(u32::from_le(value))
     }
 }

@@ -8,11 +8,14 @@ use core::{marker::PhantomData, mem::ManuallyDrop};
 use kernel::{
     bindings,
     error::{from_err_ptr, from_result, to_result},
+    ffi::c_void,
     prelude::*,
     types::Opaque,
+    uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, PciConfig};
+use super::{bindings as vfio, config_access, CoreConfig, PciConfig};
+use crate::{config_view::PasidHiding, pci_caps::ConfigSpace};
 
 /// The behaviour of a vfio-pci variant driver.
 ///
@@ -31,6 +34,23 @@ pub(crate) trait VfioPciOps: Sized + 'static {
     /// Opens the device for its first user: enables it through the core.
     fn open_device(opening: Opening<'_, Self>) -> Result<Opened> {
         Ok(opening.enable()?.finish())
+    }
+
+    /// Answers a `VFIO_DEVICE_FEATURE` call that the VFIO core did not handle itself, with
+    /// `flags` as the user gave them and `payload` the data after the `vfio_device_feature`
+    /// header. `None` passes the call on to `vfio_pci_core`.
+    fn device_feature(
+        _dev: &OpenDevice<'_, Self>,
+        _flags: u32,
+        _payload: UserSlice,
+    ) -> Option<Result> {
+        None
+    }
+
+    /// How the user's view of config space departs from the one `vfio_pci_core` presents:
+    /// the PASID capability to hide, if any. Consulted on every access to the config region.
+    fn config_hiding(_dev: &OpenDevice<'_, Self>) -> Option<PasidHiding> {
+        None
     }
 }
 
@@ -64,9 +84,9 @@ impl<T: VfioPciOps> CoreDevice<T> {
         close_device: Some(vfio::vfio_pci_core_close_device),
         ioctl: Some(vfio::vfio_pci_core_ioctl),
         get_region_info_caps: Some(vfio::vfio_pci_ioctl_get_region_info),
-        device_feature: Some(vfio::vfio_pci_core_ioctl_feature),
-        read: Some(vfio::vfio_pci_core_read),
-        write: Some(vfio::vfio_pci_core_write),
+        device_feature: Some(Self::device_feature_callback),
+        read: Some(Self::read_callback),
+        write: Some(Self::write_callback),
         mmap: Some(vfio::vfio_pci_core_mmap),
         request: Some(vfio::vfio_pci_core_request),
         match_: Some(vfio::vfio_pci_core_match),
@@ -190,6 +210,132 @@ impl<T: VfioPciOps> CoreDevice<T> {
             T::open_device(Opening { dev })?;
             Ok(0)
         })
+    }
+}
+
+impl<T: VfioPciOps> CoreDevice<T> {
+    /// # Safety
+    ///
+    /// Called by VFIO only, for a `VFIO_DEVICE_FEATURE` ioctl on an open device; `arg` is the
+    /// user's payload of `argsz` bytes.
+    unsafe extern "C" fn device_feature_callback(
+        vdev: *mut vfio::vfio_device,
+        flags: u32,
+        arg: *mut c_void,
+        argsz: usize,
+    ) -> c_int {
+        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        let payload = UserSlice::new(UserPtr::from_ptr(arg), argsz);
+        match T::device_feature(&dev, flags, payload) {
+            Some(result) => from_result(|| result.map(|()| 0)),
+            // SAFETY: The arguments are VFIO's, passed on unchanged.
+            None => unsafe { vfio::vfio_pci_core_ioctl_feature(vdev, flags, arg, argsz) },
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, for a `read` on the fd of an open device.
+    unsafe extern "C" fn read_callback(
+        vdev: *mut vfio::vfio_device,
+        buf: *mut u8,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        // SAFETY: `ppos` is VFIO's valid file position.
+        let pos = unsafe { *ppos };
+        let hiding = config_access::config_offset(&dev.physical_config(), pos, count)
+            .and_then(|offset| Some((offset, T::config_hiding(&dev)?)));
+        match hiding {
+            // SAFETY: The arguments are VFIO's; `offset` is where `pos` lands in config space.
+            Some((offset, hiding)) => unsafe {
+                config_access::read(&hiding, offset, vdev, buf, count, ppos)
+            },
+            // SAFETY: The arguments are VFIO's, passed on unchanged.
+            None => unsafe { vfio::vfio_pci_core_read(vdev, buf, count, ppos) },
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, for a `write` on the fd of an open device.
+    unsafe extern "C" fn write_callback(
+        vdev: *mut vfio::vfio_device,
+        buf: *const u8,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        // SAFETY: `ppos` is VFIO's valid file position.
+        let pos = unsafe { *ppos };
+        let hiding = config_access::config_offset(&dev.physical_config(), pos, count)
+            .and_then(|offset| Some((offset, T::config_hiding(&dev)?)));
+        match hiding {
+            // SAFETY: The arguments are VFIO's; `offset` is where `pos` lands in config space.
+            Some((offset, hiding)) => unsafe {
+                config_access::write(&hiding, offset, vdev, buf, count, ppos)
+            },
+            // SAFETY: The arguments are VFIO's, passed on unchanged.
+            None => unsafe { vfio::vfio_pci_core_write(vdev, buf, count, ppos) },
+        }
+    }
+}
+
+/// A device a user has open: the core has enabled it and built its view of config space.
+///
+/// # Invariants
+///
+/// The device is open (between `open_device` and `close_device`), so its core is enabled and
+/// `vconfig` holds the core's view of config space.
+pub(crate) struct OpenDevice<'a, T: VfioPciOps> {
+    dev: &'a CoreDevice<T>,
+}
+
+impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
+    /// # Safety
+    ///
+    /// `dev` must be open for the lifetime `'a`.
+    unsafe fn new(dev: &'a CoreDevice<T>) -> Self {
+        Self { dev }
+    }
+
+    /// The driver's private data for the device.
+    pub(crate) fn data(&self) -> &T::Data {
+        &self.dev.data
+    }
+
+    fn pdev(&self) -> *mut bindings::pci_dev {
+        // SAFETY: The core set `pdev` at init; it does not change while the device lives.
+        unsafe { (*self.dev.core_ptr()).pdev }
+    }
+
+    /// The device's physical config space.
+    pub(crate) fn physical_config(&self) -> PciConfig<'_> {
+        // SAFETY: The PCI device outlives its VFIO device, which outlives `self`.
+        unsafe { PciConfig::new(self.pdev()) }
+    }
+
+    /// Config space as `vfio_pci_core` presents it to the user.
+    pub(crate) fn core_config(&self) -> CoreConfig<'_> {
+        let size = self.physical_config().size();
+        // SAFETY: By the type invariant the device is open, so `vconfig` is the core's
+        // allocation of `cfg_size` bytes until the device closes, after `self` is gone.
+        unsafe { CoreConfig::new((*self.dev.core_ptr()).vconfig, size) }
+    }
+
+    /// Whether the platform IOMMU can attach PASIDs for this device: the IOMMU core found both
+    /// the device and its IOMMU able to (`dev->iommu->max_pasids`).
+    pub(crate) fn iommu_pasid(&self) -> bool {
+        // SAFETY: `pdev` is valid (see `pdev`). A device VFIO has open is in an IOMMU group,
+        // so `dev.iommu`, when set, stays allocated while it is open.
+        unsafe {
+            let iommu = (*self.pdev()).dev.iommu;
+            !iommu.is_null() && (*iommu).max_pasids > 0
+        }
     }
 }
 

@@ -9,9 +9,21 @@
 
 mod bindings;
 mod config;
+mod config_access;
 mod core_device;
 mod pci_driver;
 
-pub(crate) use config::PciConfig;
-pub(crate) use core_device::{CoreDevice, VfioPciOps};
+pub(crate) use config::{CoreConfig, PciConfig};
+pub(crate) use core_device::{CoreDevice, OpenDevice, VfioPciOps};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
+
+/// The bits of `VFIO_DEVICE_FEATURE` flags that hold the feature index.
+pub(crate) const FEATURE_INDEX_MASK: u32 = bindings::VFIO_DEVICE_FEATURE_MASK;
+
+// The pure code's copies of the uAPI flags must be the kernel's.
+const _: () = {
+    use crate::pasid_ats::{FEATURE_GET, FEATURE_PROBE, FEATURE_SET};
+    assert!(FEATURE_GET == bindings::VFIO_DEVICE_FEATURE_GET);
+    assert!(FEATURE_SET == bindings::VFIO_DEVICE_FEATURE_SET);
+    assert!(FEATURE_PROBE == bindings::VFIO_DEVICE_FEATURE_PROBE);
+};
