@@ -2,16 +2,18 @@
 # The whole rvfio-pci test suite: `make check` runs it, .ci/run calls that.
 #
 # Builds what is missing (the two test kernels in their cache, the module for
-# each, selftests, guest programs), then runs: rustfmt and clippy checks, host
-# cargo tests of the pure code, and in the VM: KUnit suites (parsed with the
-# kernel's kunit.py), the binding lifecycle and vfio_pci_device_test on both
-# drivers on the "debug" kernel (lockdep, KASAN), and the whole parity run
-# with in-tree vfio-pci on the "fast" kernel (see Documentation/testing.rst).
+# each, selftests, guest programs), then runs: rustfmt, clippy and checkpatch,
+# host cargo tests of the pure code and a bounded fuzz run of it, and in the
+# VM: KUnit suites (parsed with the kernel's kunit.py), the binding lifecycle,
+# the PASID/ATS feature and vfio_pci_device_test on both drivers on the
+# "debug" kernel (lockdep, KASAN), and the whole parity run with in-tree
+# vfio-pci on the "fast" kernel (see Documentation/testing.rst).
 # Ends with "N passed, M failed".
 #
 # Environment:
-#   KDIR            run everything on this kernel tree instead of the cached ones
-#   RVFIO_QUICK=1   filter the long parity cases (development loop; CI runs all)
+#   KDIR                run everything on this kernel tree instead of the cached ones
+#   RVFIO_QUICK=1       filter the long parity cases (development loop; CI runs all)
+#   RVFIO_FUZZ_SECONDS  length of the fuzz run (default 60)
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -105,7 +107,8 @@ else
 fi
 
 say "rustfmt"
-mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" -name '*.rs' ! -name '*_generated.rs')
+mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" "$repo/tests/fuzz/src" \
+	"$repo/tests/fuzz/fuzz_targets" -name '*.rs' ! -name '*_generated.rs')
 if rustfmt --edition 2021 --config-path "$src/.rustfmt.toml" --check "${rust_files[@]}" >"$logs/rustfmt.log" 2>&1; then
 	record rustfmt pass
 else
@@ -114,7 +117,7 @@ else
 fi
 
 say "checkpatch (C sources)"
-mapfile -t c_files < <(find "$repo/drivers" "$repo/tests/progs" -name '*.[ch]')
+mapfile -t c_files < <(find "$repo/drivers" "$repo/include" "$repo/samples" "$repo/tests/progs" -name '*.[ch]')
 if perl "$src/scripts/checkpatch.pl" --no-tree --quiet -f "${c_files[@]}" >"$logs/checkpatch.log" 2>&1; then
 	record checkpatch pass
 else
@@ -142,6 +145,15 @@ if [ "$host_status" -ne 0 ] || [ "$host_cases" -eq 0 ]; then
 	tail -30 "$logs/cargo-test.log"
 	record host_cargo_test fail
 fi
+
+say "fuzz (capability walks, PASID hiding, layout, payload)"
+if bash "$repo/tests/fuzz/run.sh" "${RVFIO_FUZZ_SECONDS:-60}" >"$logs/fuzz.log" 2>&1; then
+	record fuzz:config_walk pass
+else
+	tail -40 "$logs/fuzz.log"
+	record fuzz:config_walk fail
+fi
+grep '^fuzz ' "$logs/fuzz.log"
 
 # --- guest -------------------------------------------------------------------
 # run_guest NAME KDIR KO SCRIPT: boots the VM on that kernel with that module,
@@ -200,6 +212,7 @@ fi
 [ "$kunit_cases" -gt 0 ] || record kunit:cases fail
 
 run_guest lifecycle "$kdir_debug" "$ko_debug" "$repo/tests/vm/lifecycle.sh"
+run_guest pasid-ats "$kdir_debug" "$ko_debug" "$repo/tests/vm/pasid_ats.sh"
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and

@@ -10,7 +10,8 @@
  *
  *   pasid_ats 0000:01:00.0
  *
- * Build: cc -static -I include/uapi -o pasid_ats samples/rvfio/pasid_ats.c
+ * Built with the test programs (tests/build-progs.sh); by hand, from the top
+ * of the tree: cc -static -I include/uapi -o pasid_ats <this source>
  */
 #include <dirent.h>
 #include <errno.h>

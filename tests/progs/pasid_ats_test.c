@@ -49,9 +49,6 @@ static const char *mode;
 static int failed;
 
 static void result(const char *name, int pass, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void result(const char *name, int pass, const char *fmt, ...)
 {
 	char detail[256] = "";
 	va_list ap;

@@ -88,7 +88,11 @@ impl PasidHiding {
         };
         if pasid == EXT_CAP_START {
             let first = below.read_dword(EXT_CAP_START).unwrap_or(0);
-            let placeholder = if first == u32::MAX { 0 } else { first & NEXT_MASK };
+            let placeholder = if first == u32::MAX {
+                0
+            } else {
+                first & NEXT_MASK
+            };
             return Some(Self {
                 hidden,
                 placeholder: Some(placeholder),
@@ -413,9 +417,15 @@ mod tests {
         assert_eq!(read(&user, 0x100), ext(0, 0, 0x140));
         assert_eq!(read(&user, 0x104), 0);
         let (caps, count) = visible(&user);
-        assert_eq!(&caps[..count], &[(0x100, 0), (0x140, EXT_CAP_ID_ATS), (0x180, EXT_CAP_ID_PRI)]);
+        assert_eq!(
+            &caps[..count],
+            &[(0x100, 0), (0x140, EXT_CAP_ID_ATS), (0x180, EXT_CAP_ID_PRI)]
+        );
         let (free, count) = ranges(&ExtLayout::of(&user));
-        assert_eq!(&free[..count], &[(0x104, 0x140), (0x148, 0x180), (0x190, 0x1000)]);
+        assert_eq!(
+            &free[..count],
+            &[(0x104, 0x140), (0x148, 0x180), (0x190, 0x1000)]
+        );
     }
 
     #[test]
@@ -517,13 +527,19 @@ mod tests {
 
     #[test]
     fn writes_to_pasid_are_dropped() {
-        let below = Sparse::new([(0x100, ext(AER, 2, 0x148)), (0x148, ext(EXT_CAP_ID_PASID, 1, 0))]);
+        let below = Sparse::new([
+            (0x100, ext(AER, 2, 0x148)),
+            (0x148, ext(EXT_CAP_ID_PASID, 1, 0)),
+        ]);
         let hiding = PasidHiding::new(&below, 0x148).unwrap();
         let span = |start, end| Some(Span { start, end });
         assert_eq!(hiding.write_parts(0x14c, 2), [None, None]);
         assert_eq!(hiding.write_parts(0x140, 4), [span(0x140, 0x144), None]);
         assert_eq!(hiding.write_parts(0x150, 4), [None, span(0x150, 0x154)]);
-        assert_eq!(hiding.write_parts(0x144, 0x10), [span(0x144, 0x148), span(0x150, 0x154)]);
+        assert_eq!(
+            hiding.write_parts(0x144, 0x10),
+            [span(0x144, 0x148), span(0x150, 0x154)]
+        );
         assert_eq!(hiding.write_parts(0x100, 0), [None, None]);
         // Offsets and lengths that would overflow are clipped, not wrapped.
         assert_eq!(hiding.write_parts(u32::MAX, u32::MAX)[0], None);
@@ -531,9 +547,18 @@ mod tests {
 
     #[test]
     fn pasid_cut_off_by_the_end_is_clipped() {
-        let below = Sparse::new([(0x100, ext(AER, 2, 0xffc)), (0xffc, ext(EXT_CAP_ID_PASID, 1, 0))]);
+        let below = Sparse::new([
+            (0x100, ext(AER, 2, 0xffc)),
+            (0xffc, ext(EXT_CAP_ID_PASID, 1, 0)),
+        ]);
         let hiding = PasidHiding::new(&below, 0xffc).unwrap();
-        assert_eq!(hiding.patched_spans()[0], Some(Span { start: 0xffc, end: 0x1000 }));
+        assert_eq!(
+            hiding.patched_spans()[0],
+            Some(Span {
+                start: 0xffc,
+                end: 0x1000
+            })
+        );
         assert_eq!(hiding.write_parts(0xff8, 8)[1], None);
     }
 
@@ -543,14 +568,27 @@ mod tests {
         assert_eq!(PasidHiding::new(&below, 0x40), None);
         assert_eq!(PasidHiding::new(&below, 0x102), None);
         assert_eq!(PasidHiding::new(&below, 0x1000), None);
-        let small = Sparse { size: 0x100, dwords: [], unreadable: &[] };
+        let small = Sparse {
+            size: 0x100,
+            dwords: [],
+            unreadable: &[],
+        };
         assert_eq!(PasidHiding::new(&small, 0x100), None);
     }
 
     #[test]
     fn span_intersection_never_overflows() {
-        let span = Span { start: 0x148, end: 0x150 };
-        assert_eq!(span.intersect(0x14c, 0x100), Some(Span { start: 0x14c, end: 0x150 }));
+        let span = Span {
+            start: 0x148,
+            end: 0x150,
+        };
+        assert_eq!(
+            span.intersect(0x14c, 0x100),
+            Some(Span {
+                start: 0x14c,
+                end: 0x150
+            })
+        );
         assert_eq!(span.intersect(0x100, 0x48), None);
         assert_eq!(span.intersect(u32::MAX, u32::MAX), None);
         assert_eq!(span.intersect(0, u32::MAX), Some(span));
@@ -565,7 +603,10 @@ mod tests {
             (0x160, ext(SRIOV, 1, 0)),
         ]);
         let (free, count) = ranges(&ExtLayout::of(&cfg));
-        assert_eq!(&free[..count], &[(0x148, 0x150), (0x158, 0x160), (0x1a0, 0x1000)]);
+        assert_eq!(
+            &free[..count],
+            &[(0x148, 0x150), (0x158, 0x160), (0x1a0, 0x1000)]
+        );
     }
 
     #[test]
@@ -588,7 +629,13 @@ mod tests {
             (0x200, ext(EXT_CAP_ID_ATS, 1, 0x100)),
         ]);
         let layout = ExtLayout::of(&cfg);
-        assert_eq!(layout.broken(), Some(WalkError::Loop { from: 0x200, to: 0x100 }));
+        assert_eq!(
+            layout.broken(),
+            Some(WalkError::Loop {
+                from: 0x200,
+                to: 0x100
+            })
+        );
         let (free, count) = ranges(&layout);
         assert_eq!(&free[..count], &[(0x148, 0x200), (0x208, 0x1000)]);
 
@@ -599,14 +646,21 @@ mod tests {
             unreadable: &[0x800],
         };
         let layout = ExtLayout::of(&cfg);
-        assert_eq!(layout.broken(), Some(WalkError::Unreadable { offset: 0x800 }));
+        assert_eq!(
+            layout.broken(),
+            Some(WalkError::Unreadable { offset: 0x800 })
+        );
         let (free, count) = ranges(&layout);
         assert_eq!(&free[..count], &[(0x148, 0x800)]);
     }
 
     #[test]
     fn no_extended_space_no_ranges() {
-        let cfg = Sparse { size: 0x100, dwords: [], unreadable: &[] };
+        let cfg = Sparse {
+            size: 0x100,
+            dwords: [],
+            unreadable: &[],
+        };
         assert_eq!(ranges(&ExtLayout::of(&cfg)).1, 0);
         let empty = Sparse::new([]);
         let (free, count) = ranges(&ExtLayout::of(&empty));
@@ -653,7 +707,9 @@ mod tests {
             let layout = ExtLayout::of(&user);
             assert_eq!(layout.broken(), None);
             for (offset, _) in expected_chain(&below).filter(|&(_, id)| id != EXT_CAP_ID_PASID) {
-                assert!(layout.free_ranges().all(|r| offset < r.start || offset >= r.end));
+                assert!(layout
+                    .free_ranges()
+                    .all(|r| offset < r.start || offset >= r.end));
             }
             assert!(layout.free_ranges().count() > 0);
         }

@@ -221,7 +221,10 @@ impl Report<'_> {
         }
         if let Some(regs) = self.caps.pri.and_then(|found| found.regs) {
             bits |= ability::PRI;
-            bits |= flag_if(regs.status & (1 << 15) != 0, ability::PRI_PRG_RESPONSE_PASID);
+            bits |= flag_if(
+                regs.status & (1 << 15) != 0,
+                ability::PRI_PRG_RESPONSE_PASID,
+            );
         }
         bits | flag_if(self.layout.broken().is_some(), ability::LAYOUT_INCOMPLETE)
     }
@@ -245,8 +248,16 @@ impl Report<'_> {
             field::PASID_OFFSET,
             &offset(self.caps.pasid.map(|f| f.offset)),
         );
-        put(out, field::ATS_OFFSET, &offset(self.caps.ats.map(|f| f.offset)));
-        put(out, field::PRI_OFFSET, &offset(self.caps.pri.map(|f| f.offset)));
+        put(
+            out,
+            field::ATS_OFFSET,
+            &offset(self.caps.ats.map(|f| f.offset)),
+        );
+        put(
+            out,
+            field::PRI_OFFSET,
+            &offset(self.caps.pri.map(|f| f.offset)),
+        );
         let width = pasid.map_or(0, |cap| ((cap >> 8) & 0x1f) as u8);
         put(out, field::PASID_MAX_WIDTH, &[width]);
         // An Invalidate Queue Depth of 0 means 32.
@@ -309,14 +320,30 @@ mod tests {
         let get = |size| check_request(u32::from(FEATURE_INDEX) | FEATURE_GET, size);
         assert_eq!(check_request(FEATURE_SET, 100), Err(Set));
         assert_eq!(check_request(FEATURE_SET | FEATURE_PROBE, 0), Err(Set));
-        assert_eq!(check_request(FEATURE_GET | FEATURE_SET | FEATURE_PROBE, 0), Err(Set));
+        assert_eq!(
+            check_request(FEATURE_GET | FEATURE_SET | FEATURE_PROBE, 0),
+            Err(Set)
+        );
         assert_eq!(check_request(FEATURE_PROBE, 0), Ok(Request::Probe));
-        assert_eq!(check_request(FEATURE_PROBE | FEATURE_GET, 0), Ok(Request::Probe));
+        assert_eq!(
+            check_request(FEATURE_PROBE | FEATURE_GET, 0),
+            Ok(Request::Probe)
+        );
         assert_eq!(check_request(0, 100), Err(NoOperation));
         assert_eq!(get(0), Err(Short));
         assert_eq!(get(FIXED_SIZE - 1), Err(Short));
-        assert_eq!(get(FIXED_SIZE), Ok(Request::Get { out_len: FIXED_SIZE }));
-        assert_eq!(get(FIXED_SIZE + 6), Ok(Request::Get { out_len: FIXED_SIZE + 6 }));
+        assert_eq!(
+            get(FIXED_SIZE),
+            Ok(Request::Get {
+                out_len: FIXED_SIZE
+            })
+        );
+        assert_eq!(
+            get(FIXED_SIZE + 6),
+            Ok(Request::Get {
+                out_len: FIXED_SIZE + 6
+            })
+        );
         assert_eq!(get(usize::MAX), Ok(Request::Get { out_len: MAX_SIZE }));
     }
 
@@ -349,11 +376,21 @@ mod tests {
         let (caps, err) = PhysicalCaps::read(&cfg);
         assert_eq!(err, None);
         let layout = ExtLayout::of(&cfg);
-        let report = Report { caps: &caps, iommu_pasid: true, layout: &layout };
+        let report = Report {
+            caps: &caps,
+            iommu_pasid: true,
+            layout: &layout,
+        };
         use ability::*;
         assert_eq!(
             report.abilities(),
-            PASID | PASID_EXEC | PASID_PRIV | PASID_IOMMU | ATS | ATS_PAGE_ALIGNED | PRI
+            PASID
+                | PASID_EXEC
+                | PASID_PRIV
+                | PASID_IOMMU
+                | ATS
+                | ATS_PAGE_ALIGNED
+                | PRI
                 | PRI_PRG_RESPONSE_PASID
         );
         let mut out = [0xee; FIXED_SIZE + 8];
@@ -366,7 +403,10 @@ mod tests {
         assert_eq!((out[14], out[15], u32_at(&out, 16)), (20, 32, 512));
         // Free: 0x120..0x1000 only (PASID 8 + ATS 8 + PRI 16 bytes from 0x100).
         assert_eq!((u16_at(&out, 20), u16_at(&out, 22)), (1, 0));
-        assert_eq!((u16_at(&out, 24), u16_at(&out, 26)), (0x120, 0x1000 - 0x120));
+        assert_eq!(
+            (u16_at(&out, 24), u16_at(&out, 26)),
+            (0x120, 0x1000 - 0x120)
+        );
         assert_eq!(&out[28..], &[0; 4]);
     }
 
@@ -376,11 +416,18 @@ mod tests {
         let cfg = Sparse::new([(0x100, ext(EXT_CAP_ID_ATS, 1, 0))]);
         let (caps, _) = PhysicalCaps::read(&cfg);
         let layout = ExtLayout::of(&cfg);
-        let report = Report { caps: &caps, iommu_pasid: false, layout: &layout };
+        let report = Report {
+            caps: &caps,
+            iommu_pasid: false,
+            layout: &layout,
+        };
         assert_eq!(report.abilities(), ability::ATS);
         let mut out = [0; FIXED_SIZE];
         report.encode(&mut out);
-        assert_eq!((u16_at(&out, 8), u16_at(&out, 10), out[14], out[15]), (0, 0x100, 0, 32));
+        assert_eq!(
+            (u16_at(&out, 8), u16_at(&out, 10), out[14], out[15]),
+            (0, 0x100, 0, 32)
+        );
         assert_eq!(u16_at(&out, 20), 1);
     }
 
@@ -393,7 +440,11 @@ mod tests {
         ]);
         let caps = PhysicalCaps::default();
         let layout = ExtLayout::of(&cfg);
-        let report = Report { caps: &caps, iommu_pasid: false, layout: &layout };
+        let report = Report {
+            caps: &caps,
+            iommu_pasid: false,
+            layout: &layout,
+        };
         // Room for one and a half entries: one written, the half left zero.
         let mut out = [0xee; FIXED_SIZE + 6];
         report.encode(&mut out);
@@ -409,12 +460,25 @@ mod tests {
     #[test]
     fn truncated_capabilities_keep_their_offset_but_no_abilities() {
         // PASID header in the last dword: its capability register is past the end.
-        let cfg = Sparse::new([(0x100, ext(0x0001, 2, 0xffc)), (0xffc, ext(EXT_CAP_ID_PASID, 1, 0))]);
+        let cfg = Sparse::new([
+            (0x100, ext(0x0001, 2, 0xffc)),
+            (0xffc, ext(EXT_CAP_ID_PASID, 1, 0)),
+        ]);
         let (caps, err) = PhysicalCaps::read(&cfg);
         assert_eq!(err, None);
-        assert_eq!(caps.pasid, Some(Found { offset: 0xffc, regs: None }));
+        assert_eq!(
+            caps.pasid,
+            Some(Found {
+                offset: 0xffc,
+                regs: None
+            })
+        );
         let layout = ExtLayout::of(&cfg);
-        let report = Report { caps: &caps, iommu_pasid: false, layout: &layout };
+        let report = Report {
+            caps: &caps,
+            iommu_pasid: false,
+            layout: &layout,
+        };
         assert_eq!(report.abilities(), 0);
         // Unreadable PRI registers: PRI is not reported either.
         let cfg = Sparse {
@@ -423,7 +487,13 @@ mod tests {
             unreadable: &[0x108],
         };
         let (caps, _) = PhysicalCaps::read(&cfg);
-        assert_eq!(caps.pri, Some(Found { offset: 0x100, regs: None }));
+        assert_eq!(
+            caps.pri,
+            Some(Found {
+                offset: 0x100,
+                regs: None
+            })
+        );
     }
 
     #[test]
@@ -431,8 +501,15 @@ mod tests {
         let cfg = Sparse::new([(0x100, ext(EXT_CAP_ID_ATS, 1, 0x100))]);
         let (caps, _) = PhysicalCaps::read(&cfg);
         let layout = ExtLayout::of(&cfg);
-        let report = Report { caps: &caps, iommu_pasid: false, layout: &layout };
-        assert_eq!(report.abilities(), ability::ATS | ability::LAYOUT_INCOMPLETE);
+        let report = Report {
+            caps: &caps,
+            iommu_pasid: false,
+            layout: &layout,
+        };
+        assert_eq!(
+            report.abilities(),
+            ability::ATS | ability::LAYOUT_INCOMPLETE
+        );
     }
 
     #[test]
@@ -443,8 +520,14 @@ mod tests {
             assert_eq!(err, None);
             let offset_of = |found: Option<Found<_>>| found.map(|f: Found<_>| f.offset);
             assert_eq!(offset_of(caps.pasid), dump.expected_offset("expect-pasid:"));
-            assert_eq!(caps.ats.map(|f| f.offset), dump.expected_offset("expect-ats:"));
-            assert_eq!(caps.pri.map(|f| f.offset), dump.expected_offset("expect-pri:"));
+            assert_eq!(
+                caps.ats.map(|f| f.offset),
+                dump.expected_offset("expect-ats:")
+            );
+            assert_eq!(
+                caps.pri.map(|f| f.offset),
+                dump.expected_offset("expect-pri:")
+            );
             assert!(caps.pasid.is_none_or(|f| f.regs.is_some()));
             assert!(caps.ats.is_none_or(|f| f.regs.is_some()));
             assert!(caps.pri.is_none_or(|f| f.regs.is_some()));

@@ -506,7 +506,10 @@ pub(crate) mod testing {
         /// "none"; panics if the key is missing.
         pub(crate) fn expected_offset(&self, key: &str) -> Option<u16> {
             let at = self.0.find(key).expect("key present") + key.len();
-            let value = self.0[at..].split_whitespace().next().expect("value present");
+            let value = self.0[at..]
+                .split_whitespace()
+                .next()
+                .expect("value present");
             let hex = value.strip_prefix("0x")?;
             Some(u16::from_str_radix(hex, 16).expect("hex offset"))
         }
@@ -856,11 +859,21 @@ mod tests {
         let ids: [Option<(u8, u16)>; 4] = {
             let cfg = std_space(dwords);
             let mut it = StdCaps::new(&cfg).map(|c| c.ok().map(|c| (c.id, c.offset)));
-            [it.next().flatten(), it.next().flatten(), it.next().flatten(), it.next().flatten()]
+            [
+                it.next().flatten(),
+                it.next().flatten(),
+                it.next().flatten(),
+                it.next().flatten(),
+            ]
         };
         assert_eq!(
             ids,
-            [Some((0x01, 0x40)), Some((0x05, 0x50)), Some((CAP_ID_EXP, 0x70)), None]
+            [
+                Some((0x01, 0x40)),
+                Some((0x05, 0x50)),
+                Some((CAP_ID_EXP, 0x70)),
+                None
+            ]
         );
     }
 
@@ -872,16 +885,32 @@ mod tests {
 
     #[test]
     fn std_pointer_into_header_is_out_of_range() {
-        let dwords = [STATUS_CAPS, (0x34, 0x40), (0x40, testing::std(0x01, 0x10, 0))];
+        let dwords = [
+            STATUS_CAPS,
+            (0x34, 0x40),
+            (0x40, testing::std(0x01, 0x10, 0)),
+        ];
         assert_eq!(
             std_walk(&std_space(dwords)),
-            (2, Some(Err(WalkError::OutOfRange { from: 0x40, to: 0x10 })))
+            (
+                2,
+                Some(Err(WalkError::OutOfRange {
+                    from: 0x40,
+                    to: 0x10
+                }))
+            )
         );
         // The first pointer itself may point into the header.
         let dwords = [STATUS_CAPS, (0x34, 0x3c)];
         assert_eq!(
             std_walk(&std_space(dwords)),
-            (1, Some(Err(WalkError::OutOfRange { from: 0x34, to: 0x3c })))
+            (
+                1,
+                Some(Err(WalkError::OutOfRange {
+                    from: 0x34,
+                    to: 0x3c
+                }))
+            )
         );
     }
 
@@ -896,7 +925,13 @@ mod tests {
         ];
         assert_eq!(
             std_walk(&std_space(dwords)),
-            (3, Some(Err(WalkError::Loop { from: 0x80, to: 0x40 })))
+            (
+                3,
+                Some(Err(WalkError::Loop {
+                    from: 0x80,
+                    to: 0x40
+                }))
+            )
         );
     }
 
@@ -912,7 +947,13 @@ mod tests {
         ];
         assert_eq!(
             std_walk(&std_space(dwords)),
-            (1, Some(Ok(StdCap { id: 0x01, offset: 0x80 })))
+            (
+                1,
+                Some(Ok(StdCap {
+                    id: 0x01,
+                    offset: 0x80
+                }))
+            )
         );
     }
 
@@ -944,26 +985,40 @@ mod tests {
         let cfg = space(|off| match off {
             0x04 => Some(1 << 20),
             0x34 => Some(0x40),
-            0x40..=0xfc => Some(testing::std(0x01, if off == 0xfc { 0x40 } else { off as u8 + 4 }, 0)),
+            0x40..=0xfc => Some(testing::std(
+                0x01,
+                if off == 0xfc { 0x40 } else { off as u8 + 4 },
+                0,
+            )),
             _ => Some(0),
         });
         assert_eq!(
             std_walk(&cfg),
-            (STD_SLOTS + 1, Some(Err(WalkError::Loop { from: 0xfc, to: 0x40 })))
+            (
+                STD_SLOTS + 1,
+                Some(Err(WalkError::Loop {
+                    from: 0xfc,
+                    to: 0x40
+                }))
+            )
         );
     }
 
     #[test]
     fn ext_lengths_by_id_and_registers() {
         use testing::{ext, Sparse};
-        let cap = |id, offset| ExtCap { id, version: 1, offset };
+        let cap = |id, offset| ExtCap {
+            id,
+            version: 1,
+            offset,
+        };
         let dwords = [
-            (0x104, 0x018 << 20), // VSEC length 0x18
+            (0x104, 0x018 << 20),        // VSEC length 0x18
             (0x204, 0x20 | (0x40 << 8)), // ACS with a 64-bit egress vector
-            (0x304, 0x20),       // ACS egress vector size 0 = 256 bits
-            (0x408, 3 << 5),     // Resizable BAR, 3 BARs
-            (0x504, 0x200 | (7 << 16)), // TPH table in the capability, 8 entries
-            (0x604, 0x004 << 20), // VSEC claiming 4 bytes
+            (0x304, 0x20),               // ACS egress vector size 0 = 256 bits
+            (0x408, 3 << 5),             // Resizable BAR, 3 BARs
+            (0x504, 0x200 | (7 << 16)),  // TPH table in the capability, 8 entries
+            (0x604, 0x004 << 20),        // VSEC claiming 4 bytes
             (0x700, ext(0x10, 1, 0)),
         ];
         let cfg = Sparse::new(dwords);
@@ -984,9 +1039,17 @@ mod tests {
         // A VSEC whose length register would lie past the end of config space, and an SR-IOV
         // capability that starts 0x10 bytes before the end.
         let cfg = Sparse::new([]);
-        let vsec = ExtCap { id: 0x000b, version: 1, offset: 0xffc };
+        let vsec = ExtCap {
+            id: 0x000b,
+            version: 1,
+            offset: 0xffc,
+        };
         assert_eq!(ext_cap_len(&cfg, vsec), None);
-        let sriov = ExtCap { id: 0x0010, version: 1, offset: 0xff0 };
+        let sriov = ExtCap {
+            id: 0x0010,
+            version: 1,
+            offset: 0xff0,
+        };
         assert!(0xff0 + ext_cap_len(&cfg, sriov).unwrap() > cfg.size());
     }
 

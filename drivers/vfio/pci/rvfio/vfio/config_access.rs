@@ -24,7 +24,8 @@ const OFFSET_MASK: i64 = (1 << vfio::VFIO_PCI_OFFSET_SHIFT) - 1;
 /// access to the config region that lies entirely inside it. Anything else goes to the core
 /// untouched, which serves it or refuses it as for `vfio-pci`.
 pub(super) fn config_offset<C: ConfigSpace>(config: &C, pos: i64, count: usize) -> Option<u32> {
-    if pos < 0 || pos >> vfio::VFIO_PCI_OFFSET_SHIFT != i64::from(vfio::VFIO_PCI_CONFIG_REGION_INDEX)
+    if pos < 0
+        || pos >> vfio::VFIO_PCI_OFFSET_SHIFT != i64::from(vfio::VFIO_PCI_CONFIG_REGION_INDEX)
     {
         return None;
     }
@@ -94,7 +95,11 @@ pub(super) unsafe fn write(
     // SAFETY: `ppos` is VFIO's valid file position.
     let region = unsafe { *ppos } & !OFFSET_MASK;
     // `count` fits in u32: `config_offset` checked the access lies inside config space.
-    for part in hiding.write_parts(offset, count as u32).into_iter().flatten() {
+    for part in hiding
+        .write_parts(offset, count as u32)
+        .into_iter()
+        .flatten()
+    {
         let skip = (u32::from(part.start) - offset) as usize;
         let len = usize::from(part.len());
         let mut pos = region | i64::from(part.start);
