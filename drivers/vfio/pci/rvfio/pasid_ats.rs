@@ -306,6 +306,19 @@ mod tests {
     use crate::pci_caps::testing::{ext, Sparse};
     use crate::pci_caps::{EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI};
 
+    /// The abilities of the device `cfg`, with its payload encoded into `out`.
+    fn answer<C: ConfigSpace>(cfg: &C, iommu_pasid: bool, out: &mut [u8]) -> u32 {
+        let (caps, _) = PhysicalCaps::read(cfg);
+        let layout = ExtLayout::of(cfg);
+        let report = Report {
+            caps: &caps,
+            iommu_pasid,
+            layout: &layout,
+        };
+        report.encode(out);
+        report.abilities()
+    }
+
     fn u16_at(out: &[u8], at: usize) -> u16 {
         u16::from_ne_bytes([out[at], out[at + 1]])
     }
@@ -414,16 +427,8 @@ mod tests {
     fn ats_only_device() {
         // virtio-net-pci with ats=on: ATS at 0x100, depth 0 (= 32), not page aligned.
         let cfg = Sparse::new([(0x100, ext(EXT_CAP_ID_ATS, 1, 0))]);
-        let (caps, _) = PhysicalCaps::read(&cfg);
-        let layout = ExtLayout::of(&cfg);
-        let report = Report {
-            caps: &caps,
-            iommu_pasid: false,
-            layout: &layout,
-        };
-        assert_eq!(report.abilities(), ability::ATS);
         let mut out = [0; FIXED_SIZE];
-        report.encode(&mut out);
+        assert_eq!(answer(&cfg, false, &mut out), ability::ATS);
         assert_eq!(
             (u16_at(&out, 8), u16_at(&out, 10), out[14], out[15]),
             (0, 0x100, 0, 32)
@@ -499,15 +504,9 @@ mod tests {
     #[test]
     fn broken_layout_is_flagged() {
         let cfg = Sparse::new([(0x100, ext(EXT_CAP_ID_ATS, 1, 0x100))]);
-        let (caps, _) = PhysicalCaps::read(&cfg);
-        let layout = ExtLayout::of(&cfg);
-        let report = Report {
-            caps: &caps,
-            iommu_pasid: false,
-            layout: &layout,
-        };
+        let mut out = [0; FIXED_SIZE];
         assert_eq!(
-            report.abilities(),
+            answer(&cfg, false, &mut out),
             ability::ATS | ability::LAYOUT_INCOMPLETE
         );
     }

@@ -234,6 +234,25 @@ impl<T: VfioPciOps> CoreDevice<T> {
         }
     }
 
+    /// The hiding that applies to an access of `count` bytes at `*ppos`, with the offset in
+    /// config space where the access lands; `None` when the access goes to the core as is.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` must be an open device of this driver and `ppos` a valid file position.
+    unsafe fn config_hiding_at(
+        vdev: *mut vfio::vfio_device,
+        ppos: *mut bindings::loff_t,
+        count: usize,
+    ) -> Option<(u32, PasidHiding)> {
+        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        // SAFETY: `ppos` is valid, as this function requires.
+        let pos = unsafe { *ppos };
+        let offset = config_access::config_offset(&dev.physical_config(), pos, count)?;
+        Some((offset, T::config_hiding(&dev)?))
+    }
+
     /// # Safety
     ///
     /// Called by VFIO only, for a `read` on the fd of an open device.
@@ -243,12 +262,8 @@ impl<T: VfioPciOps> CoreDevice<T> {
         count: usize,
         ppos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
-        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
-        // SAFETY: `ppos` is VFIO's valid file position.
-        let pos = unsafe { *ppos };
-        let hiding = config_access::config_offset(&dev.physical_config(), pos, count)
-            .and_then(|offset| Some((offset, T::config_hiding(&dev)?)));
+        // SAFETY: VFIO calls this for a `read` on the fd of an open device, at `*ppos`.
+        let hiding = unsafe { Self::config_hiding_at(vdev, ppos, count) };
         match hiding {
             // SAFETY: The arguments are VFIO's; `offset` is where `pos` lands in config space.
             Some((offset, hiding)) => unsafe {
@@ -268,12 +283,8 @@ impl<T: VfioPciOps> CoreDevice<T> {
         count: usize,
         ppos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
-        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
-        // SAFETY: `ppos` is VFIO's valid file position.
-        let pos = unsafe { *ppos };
-        let hiding = config_access::config_offset(&dev.physical_config(), pos, count)
-            .and_then(|offset| Some((offset, T::config_hiding(&dev)?)));
+        // SAFETY: VFIO calls this for a `write` on the fd of an open device, at `*ppos`.
+        let hiding = unsafe { Self::config_hiding_at(vdev, ppos, count) };
         match hiding {
             // SAFETY: The arguments are VFIO's; `offset` is where `pos` lands in config space.
             Some((offset, hiding)) => unsafe {
