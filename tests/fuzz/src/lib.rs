@@ -344,6 +344,7 @@ fn check_ext_chain(cfg: &Cfg, caps: &[ExtCap], err: Option<WalkError>) {
         );
         from = next;
         next = ((header >> 20) & 0xffc) as u16;
+        assert_eq!(cap.next, next, "next pointer of {header:#x}");
     }
     match err {
         _ if next == 0 => assert_eq!(err, None, "error after a null next pointer"),

@@ -106,10 +106,7 @@ impl PasidHiding {
             if cap.offset == pasid {
                 break;
             }
-            let Some(header) = below.read_dword(cap.offset) else {
-                break;
-            };
-            if next_of(header) == pasid {
+            if cap.next == pasid {
                 let skip = match below.read_dword(pasid) {
                     Some(u32::MAX) | None => 0,
                     Some(pasid_header) => next_of(pasid_header),
@@ -245,20 +242,10 @@ impl ExtLayout {
             broken: None,
         };
 
-        // First pass: where headers are, so a capability of unknown length stops at the next.
+        // Capabilities of known length are marked as the walk meets them; those of unknown
+        // length once every header is known, since each runs up to the next one.
         let mut headers = SlotSet::<{ EXT_SLOTS.div_ceil(64) }>::new();
-        for item in ExtCaps::new(cfg) {
-            match item {
-                Ok(cap) => {
-                    headers.insert(slot_of(cap.offset));
-                }
-                Err(WalkError::Unreadable { offset }) => {
-                    headers.insert(slot_of(offset));
-                }
-                Err(_) => {}
-            }
-        }
-
+        let mut unknown_length = SlotSet::<{ EXT_SLOTS.div_ceil(64) }>::new();
         for item in ExtCaps::new(cfg) {
             let (offset, len) = match item {
                 Ok(cap) => (cap.offset, ext_cap_len(cfg, cap)),
@@ -270,10 +257,17 @@ impl ExtLayout {
                     }
                 }
             };
-            let stop = match len {
-                Some(len) => u32::from(offset) + u32::from(len),
-                None => layout.next_header_above(&headers, offset),
-            };
+            headers.insert(slot_of(offset));
+            match len {
+                Some(len) => layout.occupy(offset, u32::from(offset) + u32::from(len)),
+                None => {
+                    unknown_length.insert(slot_of(offset));
+                }
+            }
+        }
+        for slot in (0..layout.slots()).filter(|&slot| unknown_length.contains(slot)) {
+            let offset = offset_of(slot);
+            let stop = layout.next_header_above(&headers, offset);
             layout.occupy(offset, stop);
         }
         layout

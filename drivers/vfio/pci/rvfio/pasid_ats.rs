@@ -9,7 +9,7 @@
 //! encoding the answer make no kernel calls.
 
 use crate::config_view::{ExtLayout, MAX_FREE_RANGES};
-use crate::pci_caps::{ConfigSpace, TranslationCaps, WalkError};
+use crate::pci_caps::{read_dword_in, ConfigSpace, TranslationCaps, WalkError};
 
 /// The feature's index, `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS`: the first of the top 4096
 /// indices of the 16-bit space, which upstream VFIO does not allocate.
@@ -134,10 +134,7 @@ impl PhysicalCaps {
 /// Reads the aligned dword at `offset` if it lies in `cfg` and reads as something other than
 /// all ones.
 fn dword<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u32> {
-    if offset >= cfg.size() {
-        return None;
-    }
-    cfg.read_dword(offset).filter(|&value| value != u32::MAX)
+    read_dword_in(cfg, offset).filter(|&value| value != u32::MAX)
 }
 
 /// What a `VFIO_DEVICE_FEATURE` call for this feature asks for.
@@ -270,8 +267,7 @@ impl Report<'_> {
         put(out, field::PRI_MAX_REQUESTS, &requests.to_ne_bytes());
 
         let mut count: u16 = 0;
-        let entries = out[FIXED_SIZE..].chunks_exact_mut(RANGE_SIZE);
-        let mut entries = entries.fuse();
+        let mut entries = out[FIXED_SIZE..].chunks_exact_mut(RANGE_SIZE);
         for range in self.layout.free_ranges() {
             if let Some(entry) = entries.next() {
                 put(entry, 0, &range.start.to_ne_bytes());

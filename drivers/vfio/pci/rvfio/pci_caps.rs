@@ -59,6 +59,8 @@ pub(crate) struct ExtCap {
     pub(crate) version: u8,
     /// Offset of the header in config space.
     pub(crate) offset: u16,
+    /// Next pointer of the header (bits 31:20, low two bits masked), 0 at the end.
+    pub(crate) next: u16,
 }
 
 /// Why a walk of a capability chain stopped before its end.
@@ -111,8 +113,8 @@ pub(crate) struct ExtCaps<'a, C: ConfigSpace + ?Sized> {
     next: Option<u16>,
     /// Offset of the capability whose next pointer led to `next`.
     from: u16,
-    /// Headers already visited, by dword slot of extended config space.
-    visited: SlotSet<{ EXT_SLOTS.div_ceil(64) }>,
+    /// Extended config space, and the headers already visited in it.
+    area: ChainArea<{ EXT_SLOTS.div_ceil(64) }>,
 }
 
 impl<'a, C: ConfigSpace + ?Sized> ExtCaps<'a, C> {
@@ -125,7 +127,7 @@ impl<'a, C: ConfigSpace + ?Sized> ExtCaps<'a, C> {
             cfg,
             next,
             from: EXT_CAP_START,
-            visited: SlotSet::new(),
+            area: ChainArea::new(EXT_CAP_START, cfg.size().min(EXT_CONFIG_SIZE)),
         }
     }
 
@@ -139,23 +141,11 @@ impl<C: ConfigSpace + ?Sized> Iterator for ExtCaps<'_, C> {
     type Item = Result<ExtCap, WalkError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let offset = self.next?;
-        let from = self.from;
-
         // `offset` is dword aligned by construction: it is 0x100 or a masked next pointer.
-        if offset < EXT_CAP_START || offset >= self.cfg.size().min(EXT_CONFIG_SIZE) {
-            return self.fail(WalkError::OutOfRange { from, to: offset });
-        }
-        if !self
-            .visited
-            .insert(usize::from((offset - EXT_CAP_START) / 4))
-        {
-            return self.fail(WalkError::Loop { from, to: offset });
-        }
-
-        let header = match self.cfg.read_dword(offset) {
-            Some(u32::MAX) | None => return self.fail(WalkError::Unreadable { offset }),
-            Some(header) => header,
+        let offset = self.next?;
+        let header = match self.area.visit(self.cfg, self.from, offset) {
+            Ok(header) => header,
+            Err(err) => return self.fail(err),
         };
         // An all-zero header is how a device says it has no (more) extended capabilities.
         if header == 0 {
@@ -170,6 +160,7 @@ impl<C: ConfigSpace + ?Sized> Iterator for ExtCaps<'_, C> {
             id: (header & 0xffff) as u16,
             version: ((header >> 16) & 0xf) as u8,
             offset,
+            next,
         }))
     }
 }
@@ -199,6 +190,46 @@ impl<const N: usize> SlotSet<N> {
     }
 }
 
+/// The part of config space where a chain's capabilities may live, `first..end`, and the
+/// capabilities a walk has visited there: each step of either walk goes through it.
+struct ChainArea<const N: usize> {
+    first: u16,
+    end: u16,
+    visited: SlotSet<N>,
+}
+
+impl<const N: usize> ChainArea<N> {
+    /// The area `first..end`, of at most `64 * N` dwords, nothing visited yet.
+    const fn new(first: u16, end: u16) -> Self {
+        Self {
+            first,
+            end,
+            visited: SlotSet::new(),
+        }
+    }
+
+    /// Visits the dword-aligned `to`, which the register or capability at `from` names, and
+    /// reads the dword there: refused if it lies outside the area, was visited before, or does
+    /// not read (or reads as all ones).
+    fn visit<C: ConfigSpace + ?Sized>(
+        &mut self,
+        cfg: &C,
+        from: u16,
+        to: u16,
+    ) -> Result<u32, WalkError> {
+        if to < self.first || to >= self.end {
+            return Err(WalkError::OutOfRange { from, to });
+        }
+        if !self.visited.insert(usize::from((to - self.first) / 4)) {
+            return Err(WalkError::Loop { from, to });
+        }
+        match cfg.read_dword(to) {
+            Some(u32::MAX) | None => Err(WalkError::Unreadable { offset: to }),
+            Some(value) => Ok(value),
+        }
+    }
+}
+
 /// A standard capability found in the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StdCap {
@@ -221,8 +252,8 @@ pub(crate) struct StdCaps<'a, C: ConfigSpace + ?Sized> {
     next: Option<u16>,
     /// Offset of the register that named `next`.
     from: u16,
-    /// Capabilities already visited, by dword slot above the header.
-    visited: SlotSet<1>,
+    /// The 48 dwords above the header, and the capabilities already visited there.
+    area: ChainArea<1>,
     /// An error to report before anything else: the list could not even be located.
     early: Option<WalkError>,
 }
@@ -243,7 +274,7 @@ impl<'a, C: ConfigSpace + ?Sized> StdCaps<'a, C> {
             cfg,
             next: None,
             from: CAP_POINTER,
-            visited: SlotSet::new(),
+            area: ChainArea::new(STD_CAP_FIRST, cfg.size().min(EXT_CAP_START)),
             early: None,
         };
         match Self::first(cfg) {
@@ -286,22 +317,11 @@ impl<C: ConfigSpace + ?Sized> Iterator for StdCaps<'_, C> {
         if let Some(err) = self.early.take() {
             return Some(Err(err));
         }
-        let offset = self.next?;
-        let from = self.from;
-
         // `offset` is a masked byte: dword aligned and below 0x100.
-        if offset < STD_CAP_FIRST || offset >= self.cfg.size().min(EXT_CAP_START) {
-            return self.fail(WalkError::OutOfRange { from, to: offset });
-        }
-        if !self
-            .visited
-            .insert(usize::from((offset - STD_CAP_FIRST) / 4))
-        {
-            return self.fail(WalkError::Loop { from, to: offset });
-        }
-        let header = match self.cfg.read_dword(offset) {
-            Some(u32::MAX) | None => return self.fail(WalkError::Unreadable { offset }),
-            Some(header) => header,
+        let offset = self.next?;
+        let header = match self.area.visit(self.cfg, self.from, offset) {
+            Ok(header) => header,
+            Err(err) => return self.fail(err),
         };
         let id = (header & 0xff) as u8;
         if id == 0xff {
@@ -325,7 +345,7 @@ fn read_byte<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u8> {
 }
 
 /// Reads the dword at the dword-aligned `offset`, which may lie past the end of `cfg`.
-fn read_dword_in<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u32> {
+pub(crate) fn read_dword_in<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u32> {
     (offset < cfg.size())
         .then(|| cfg.read_dword(offset))
         .flatten()
@@ -651,7 +671,8 @@ mod tests {
             Some(Ok(ExtCap {
                 id: EXT_CAP_ID_ATS,
                 version: 1,
-                offset: 0x100
+                offset: 0x100,
+                next: 0x200
             }))
         );
         assert_eq!(it.next().map(|c| c.map(|c| c.offset)), Some(Ok(0x200)));
@@ -1011,6 +1032,7 @@ mod tests {
             id,
             version: 1,
             offset,
+            next: 0,
         };
         let dwords = [
             (0x104, 0x018 << 20),        // VSEC length 0x18
@@ -1043,12 +1065,14 @@ mod tests {
             id: 0x000b,
             version: 1,
             offset: 0xffc,
+            next: 0,
         };
         assert_eq!(ext_cap_len(&cfg, vsec), None);
         let sriov = ExtCap {
             id: 0x0010,
             version: 1,
             offset: 0xff0,
+            next: 0,
         };
         assert!(0xff0 + ext_cap_len(&cfg, sriov).unwrap() > cfg.size());
     }

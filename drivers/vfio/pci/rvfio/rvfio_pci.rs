@@ -50,7 +50,7 @@ impl vfio::VfioPciOps for RvfioPci {
     type Data = DeviceData;
 
     fn init_data(config: &vfio::PciConfig<'_>) -> impl PinInit<Self::Data, Error> {
-        let caps = log_translation_caps(config);
+        let caps = read_translation_caps(config);
         Ok::<_, Error>(DeviceData { caps })
     }
 
@@ -82,13 +82,10 @@ fn get_pasid_ats(dev: &vfio::OpenDevice<'_, RvfioPci>, flags: u32, payload: User
     pasid_ats::check_input(&fixed).map_err(|_| EINVAL)?;
 
     let below = dev.core_config();
-    let caps = &dev.data().caps;
-    let hiding = caps
-        .pasid
-        .and_then(|pasid| PasidHiding::new(&below, pasid.offset));
+    let hiding = <RvfioPci as vfio::VfioPciOps>::config_hiding(dev);
     let layout = ExtLayout::of(&UserView::new(&below, hiding));
     let report = Report {
-        caps,
+        caps: &dev.data().caps,
         iommu_pasid: dev.iommu_pasid(),
         layout: &layout,
     };
@@ -99,7 +96,7 @@ fn get_pasid_ats(dev: &vfio::OpenDevice<'_, RvfioPci>, flags: u32, payload: User
 
 /// Reads the device's PASID, ATS and PRI capabilities, and says in the log which it has and
 /// whether its capability chains are broken.
-fn log_translation_caps(config: &vfio::PciConfig<'_>) -> PhysicalCaps {
+fn read_translation_caps(config: &vfio::PciConfig<'_>) -> PhysicalCaps {
     struct At(Option<u16>);
     impl kernel::fmt::Display for At {
         fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
