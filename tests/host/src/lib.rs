@@ -14,3 +14,9 @@ pub mod config_view;
 
 #[path = "../../../drivers/vfio/pci/rvfio/pasid_ats.rs"]
 pub mod pasid_ats;
+
+#[path = "../../../drivers/vfio/pci/rvfio/mig_state.rs"]
+pub mod mig_state;
+
+#[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
+pub mod mig_stream;

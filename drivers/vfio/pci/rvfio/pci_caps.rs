@@ -462,6 +462,50 @@ impl TranslationCaps {
     }
 }
 
+/// A fingerprint of a config space's layout: its size and, in chain order, the ID and offset
+/// of every standard capability and the ID, version and offset of every extended one, with
+/// where each chain broke, if it did. Two devices with the same fingerprint place the same
+/// capabilities at the same offsets (FNV-1a, 64 bits).
+pub(crate) fn layout_fingerprint<C: ConfigSpace + ?Sized>(cfg: &C) -> u64 {
+    struct Fnv(u64);
+    impl Fnv {
+        fn add(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        fn end(&mut self, broken: Option<WalkError>) {
+            self.add(&[if broken.is_some() { 0xee } else { 0xff }]);
+        }
+    }
+    let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+    hash.add(&cfg.size().to_le_bytes());
+    let mut broken = None;
+    for cap in StdCaps::new(cfg) {
+        match cap {
+            Ok(cap) => {
+                hash.add(&[cap.id]);
+                hash.add(&cap.offset.to_le_bytes());
+            }
+            Err(err) => broken = Some(err),
+        }
+    }
+    hash.end(broken);
+    broken = None;
+    for cap in ExtCaps::new(cfg) {
+        match cap {
+            Ok(cap) => {
+                hash.add(&cap.id.to_le_bytes());
+                hash.add(&[cap.version]);
+                hash.add(&cap.offset.to_le_bytes());
+            }
+            Err(err) => broken = Some(err),
+        }
+    }
+    hash.end(broken);
+    hash.0
+}
+
 /// Config spaces for the tests of the pure modules.
 #[cfg(any(test, CONFIG_KUNIT))]
 pub(crate) mod testing {
@@ -1092,6 +1136,63 @@ mod tests {
                 pcie |= cap.unwrap().id == CAP_ID_EXP;
             }
             assert!(pcie);
+        }
+    }
+
+    #[test]
+    fn fingerprint_follows_ids_versions_and_offsets() {
+        use testing::{ext, std};
+        const BASE: [(u16, u32); 6] = [
+            (0x04, 0x10 << 16),
+            (0x34, 0x40),
+            (0x40, std(CAP_ID_EXP, 0x50, 0)),
+            (0x50, std(0x11, 0, 0)),
+            (0x100, ext(0x01, 2, 0x150)),
+            (0x150, ext(0x0e, 1, 0)),
+        ];
+        // The base with up to two dwords changed: `Sparse` reads the first entry it finds.
+        let changed = |changes: [(u16, u32); 2]| {
+            let mut dwords = [(0xffc, 0); 8];
+            for (i, dword) in changes.into_iter().chain(BASE).enumerate() {
+                dwords[i] = dword;
+            }
+            Sparse::new(dwords)
+        };
+        let unused = (0xffc, 0);
+        let fingerprint = layout_fingerprint(&Sparse::new(BASE));
+        assert_eq!(fingerprint, layout_fingerprint(&changed([unused, unused])));
+        let variants = [
+            // A standard capability moved.
+            changed([(0x34, 0x48), (0x48, std(CAP_ID_EXP, 0x50, 0))]),
+            // An extended capability with another version.
+            changed([(0x100, ext(0x01, 1, 0x150)), unused]),
+            // An extended capability moved.
+            changed([(0x100, ext(0x01, 2, 0x160)), (0x160, ext(0x0e, 1, 0))]),
+            // One capability fewer.
+            changed([(0x100, ext(0x01, 2, 0)), unused]),
+            // A broken chain.
+            changed([(0x150, ext(0x0e, 1, 0x100)), unused]),
+        ];
+        for (i, variant) in variants.iter().enumerate() {
+            assert_ne!(layout_fingerprint(variant), fingerprint, "variant {i}");
+        }
+        // Conventional config space.
+        let conventional = Sparse {
+            size: 0x100,
+            ..Sparse::new(BASE)
+        };
+        assert_ne!(layout_fingerprint(&conventional), fingerprint);
+        // Register contents outside the headers do not count.
+        let contents = changed([(0x54, 0xdead_beef), (0x154, 1)]);
+        assert_eq!(layout_fingerprint(&contents), fingerprint);
+    }
+
+    #[test]
+    fn fingerprints_of_the_real_dumps_differ() {
+        let mut seen = [0u64; testing::DUMPS.len()];
+        for (i, (_, text)) in testing::DUMPS.iter().enumerate() {
+            seen[i] = layout_fingerprint(&testing::Dump(text));
+            assert!(!seen[..i].contains(&seen[i]));
         }
     }
 }
