@@ -20,3 +20,6 @@ pub mod mig_state;
 
 #[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
 pub mod mig_stream;
+
+#[path = "../../../drivers/vfio/pci/rvfio/igb.rs"]
+pub mod igb;

@@ -285,7 +285,7 @@ mod tests {
         let mut at = from;
         while at != to {
             at = next_step(at, to, features)?;
-            assert!(len < steps.len(), "{from:?} -> {to:?} does not converge");
+            assert!(len < steps.len());
             steps[len] = at;
             len += 1;
         }
@@ -319,11 +319,7 @@ mod tests {
     fn every_pair_matches_the_upstream_table_with_all_features() {
         for from in MigState::ALL {
             for to in MigState::ALL {
-                assert_eq!(
-                    from.toward(to),
-                    UPSTREAM[from as usize][to as usize],
-                    "{from:?} -> {to:?}"
-                );
+                assert_eq!(from.toward(to), UPSTREAM[from as usize][to as usize]);
             }
         }
     }
@@ -338,11 +334,7 @@ mod tests {
                 .into_iter()
                 .filter(|s| features.contains(s.needs()))
             {
-                assert_eq!(
-                    next_step(Error, to, features),
-                    Err(Refusal::Blocked),
-                    "{to:?}"
-                );
+                assert_eq!(next_step(Error, to, features), Err(Refusal::Blocked));
             }
         }
     }
@@ -360,24 +352,21 @@ mod tests {
                     let blocked = from == StopCopy && matches!(to, PreCopy | PreCopyP2p);
                     match result {
                         Ok((steps, len)) => {
-                            assert!(supported && !blocked, "{from:?} -> {to:?}");
+                            assert!(supported && !blocked);
                             // Every step is a state the device has.
                             for step in &steps[..len] {
-                                assert!(features.contains(step.needs()), "{from:?} -> {to:?}");
+                                assert!(features.contains(step.needs()));
                             }
                             // A saving-group state inside the path only continues the
                             // session the device started in (upstream's rule).
                             let mut in_session = from.is_saving();
                             for step in &steps[..len.saturating_sub(1)] {
                                 in_session &= step.is_saving();
-                                assert!(
-                                    !step.is_saving() || in_session,
-                                    "{from:?} -> {to:?} via {step:?}"
-                                );
+                                assert!(!step.is_saving() || in_session);
                             }
                         }
-                        Err(Refusal::Unsupported) => assert!(!supported, "{from:?} -> {to:?}"),
-                        Err(Refusal::Blocked) => assert!(blocked, "{from:?} -> {to:?}"),
+                        Err(Refusal::Unsupported) => assert!(!supported),
+                        Err(Refusal::Blocked) => assert!(blocked),
                     }
                 }
             }
@@ -398,7 +387,7 @@ mod tests {
         ];
         for (from, to, expected) in cases {
             let (steps, len) = path(from, to, FULL).unwrap();
-            assert_eq!(&steps[..len], expected, "{from:?} -> {to:?}");
+            assert_eq!(&steps[..len], expected);
         }
         // Without P2P the P2P states are skipped over.
         let (steps, len) = path(Running, StopCopy, Features::STOP_COPY).unwrap();
@@ -416,7 +405,7 @@ mod tests {
                 for (i, &step) in steps[..len].iter().enumerate() {
                     let effects = Effects::of_arc(at, step);
                     if effects.opens_session() {
-                        assert_eq!(i + 1, len, "{from:?} -> {to:?}");
+                        assert_eq!(i + 1, len);
                     }
                     at = step;
                 }
@@ -523,7 +512,7 @@ mod tests {
     #[test]
     fn v1_values_round_trip_through_the_state_machine() {
         for state in MigState::ALL.into_iter().skip(1) {
-            assert_eq!(from_v1(to_v1(state)), Some(state), "{state:?}");
+            assert_eq!(from_v1(to_v1(state)), Some(state));
         }
         assert_eq!(to_v1(Error), v1::SAVING | v1::RESUMING);
     }

@@ -376,11 +376,6 @@ impl<B: Buffer> Decoder<B> {
             Err(StreamError::Truncated)
         }
     }
-
-    /// Gives the buffer back.
-    pub(crate) fn into_buffer(self) -> B {
-        self.buf
-    }
 }
 
 /// Checks a record header before the rest of the record is taken, and returns the record's
@@ -429,11 +424,6 @@ pub(crate) mod testing {
         /// The bytes, for a test to change.
         pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
             &mut self.bytes[..self.len]
-        }
-
-        /// Drops the bytes from `len` on.
-        pub(crate) fn truncate(&mut self, len: usize) {
-            self.len = self.len.min(len);
         }
     }
 
@@ -588,7 +578,7 @@ mod tests {
                 let mut bad = stream();
                 bad.bytes_mut()[byte] ^= 1 << bit;
                 let result = decode(bad.bytes(), len, IGB);
-                assert!(result.is_err(), "byte {byte} bit {bit}");
+                assert!(result.is_err());
             }
         }
         // A flip the checksum covers, in a field checked only after it, is a corruption.
@@ -665,34 +655,14 @@ mod tests {
     fn framing_errors_behind_a_good_checksum_are_malformed() {
         assert!(resealed(|_| {}).is_ok());
         let malformed = Err(StreamError::Malformed);
-        assert_eq!(resealed(|o| o.bytes_mut()[12] = 3), malformed, "kind");
-        assert_eq!(resealed(|o| o.bytes_mut()[29] = 1), malformed, "padding");
-        assert_eq!(resealed(|o| o.bytes_mut()[44] = 1), malformed, "reserved");
-        assert_eq!(
-            resealed(|o| o.bytes_mut()[14] = 2),
-            malformed,
-            "more sections than bytes"
-        );
-        assert_eq!(
-            resealed(|o| o.bytes_mut()[14] = 0),
-            malformed,
-            "bytes after the sections"
-        );
-        assert_eq!(
-            resealed(|o| o.bytes_mut()[14] = 17),
-            malformed,
-            "too many sections"
-        );
-        assert_eq!(
-            resealed(|o| o.bytes_mut()[HEADER_SIZE + 2] = 1),
-            malformed,
-            "section zero"
-        );
-        assert_eq!(
-            resealed(|o| o.bytes_mut()[HEADER_SIZE + 4] = 5),
-            malformed,
-            "section size"
-        );
+        assert_eq!(resealed(|o| o.bytes_mut()[12] = 3), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[29] = 1), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[44] = 1), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[14] = 2), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[14] = 0), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[14] = 17), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[HEADER_SIZE + 2] = 1), malformed);
+        assert_eq!(resealed(|o| o.bytes_mut()[HEADER_SIZE + 4] = 5), malformed);
     }
 
     #[test]
@@ -702,7 +672,7 @@ mod tests {
         let first = HEADER_SIZE + SECTION_HEADER_SIZE + 8 + CHECKSUM_SIZE;
         for cut in 0..len {
             let result = decode(&good.bytes()[..cut], len, IGB);
-            assert_eq!(result, Err(StreamError::Truncated), "cut at {cut}");
+            assert_eq!(result, Err(StreamError::Truncated));
         }
         // A pre-copy record alone is a stream that has not ended.
         assert_eq!(

@@ -11,13 +11,20 @@
 use kernel::{prelude::*, uaccess::UserSlice};
 
 mod config_view;
+mod igb;
+mod mig_state;
+mod mig_stream;
+mod migration;
 mod pasid_ats;
 mod pci_caps;
 mod vfio;
 
 use config_view::{ExtLayout, PasidHiding, UserView};
+use mig_state::{Features, MigState};
+use mig_stream::Identity;
+use migration::Migration;
 use pasid_ats::{PhysicalCaps, Report, Request};
-use pci_caps::{ConfigSpace, StdCaps, CAP_ID_EXP};
+use pci_caps::{layout_fingerprint, ConfigSpace, StdCaps, CAP_ID_EXP};
 
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
 const DRIVER_NAME: &CStr = c"rvfio-pci";
@@ -42,6 +49,8 @@ struct RvfioPci;
 struct DeviceData {
     /// The device's physical PASID, ATS and PRI capabilities, read when it is bound.
     caps: PhysicalCaps,
+    /// Live migration, for a device with a personality.
+    migration: Option<Pin<KBox<Migration>>>,
 }
 
 impl vfio::VfioPciOps for RvfioPci {
@@ -51,7 +60,8 @@ impl vfio::VfioPciOps for RvfioPci {
 
     fn init_data(config: &vfio::PciConfig<'_>) -> impl PinInit<Self::Data, Error> {
         let caps = read_translation_caps(config);
-        Ok::<_, Error>(DeviceData { caps })
+        let migration = migration_of(config);
+        migration.map(|migration| DeviceData { caps, migration })
     }
 
     fn device_feature(
@@ -67,6 +77,66 @@ impl vfio::VfioPciOps for RvfioPci {
         let pasid = dev.data().caps.pasid?;
         PasidHiding::new(&dev.core_config(), pasid.offset)
     }
+
+    fn migration_features(data: &Self::Data) -> Option<Features> {
+        data.migration.as_ref().map(|_| migration::FEATURES)
+    }
+
+    fn set_migration_state(
+        dev: &vfio::OpenDevice<'_, Self>,
+        target: u32,
+    ) -> Result<Option<vfio::DataFd>> {
+        let migration = dev.data().migration.as_ref().ok_or(ENOTTY)?;
+        migration.set_state(dev, target)
+    }
+
+    fn migration_state(dev: &vfio::OpenDevice<'_, Self>) -> u32 {
+        let state = dev.data().migration.as_ref().map(|m| m.state());
+        state.unwrap_or(MigState::Error) as u32
+    }
+
+    fn migration_data_size(dev: &vfio::OpenDevice<'_, Self>) -> usize {
+        dev.data().migration.as_ref().map_or(0, |m| m.data_size())
+    }
+
+    fn reset_done(data: &Self::Data) {
+        if let Some(migration) = &data.migration {
+            migration.reset_done();
+        }
+    }
+
+    fn close_device(dev: &vfio::OpenDevice<'_, Self>) {
+        if let Some(migration) = &dev.data().migration {
+            migration.close();
+        }
+    }
+}
+
+/// The migration side of a device, if a personality drives it.
+fn migration_of(config: &vfio::PciConfig<'_>) -> Result<Option<Pin<KBox<Migration>>>> {
+    let byte = |at: u16| (config.read_word(at & !1) >> (8 * (at & 1))) as u8;
+    let model = Identity {
+        personality: igb::PERSONALITY,
+        vendor: config.read_word(0x00),
+        device: config.read_word(0x02),
+        subsystem_vendor: config.read_word(0x2c),
+        subsystem_device: config.read_word(0x2e),
+        revision: byte(0x08),
+        layout: 0,
+    };
+    if (model.vendor, model.device) != (igb::VENDOR_ID, igb::DEVICE_ID) {
+        return Ok(None);
+    }
+    dev_info!(config.device(), "migration: igb personality\n");
+    Ok(Some(KBox::pin_init(Migration::new(model), GFP_KERNEL)?))
+}
+
+/// The fingerprint of the config-space layout the user sees: what a migration stream records
+/// and a resuming device must match.
+fn user_layout_fingerprint(dev: &vfio::OpenDevice<'_, RvfioPci>) -> u64 {
+    let below = dev.core_config();
+    let hiding = <RvfioPci as vfio::VfioPciOps>::config_hiding(dev);
+    layout_fingerprint(&UserView::new(&below, hiding))
 }
 
 /// Answers `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` (see `Documentation/uapi.rst`).

@@ -37,6 +37,23 @@ impl PciConfig<'_> {
     }
 }
 
+impl PciConfig<'_> {
+    /// Reads the word at `offset`; all ones if the read fails.
+    pub(crate) fn read_word(&self, offset: u16) -> u16 {
+        let mut value = !0u16;
+        // SAFETY: By the type invariant, `pdev` is valid; `value` is a valid place to write.
+        unsafe { bindings::pci_read_config_word(self.pdev, c_int::from(offset), &mut value) };
+        value
+    }
+
+    /// Writes the word at `offset`.
+    pub(crate) fn write_word(&self, offset: u16, value: u16) -> kernel::error::Result {
+        // SAFETY: By the type invariant, `pdev` is valid.
+        let ret = unsafe { bindings::pci_write_config_word(self.pdev, c_int::from(offset), value) };
+        kernel::error::to_result(ret)
+    }
+}
+
 impl ConfigSpace for PciConfig<'_> {
     fn size(&self) -> u16 {
         // SAFETY: By the type invariant, `pdev` is valid. `cfg_size` is 256 or 4096.

@@ -8,14 +8,14 @@ use core::{marker::PhantomData, mem::ManuallyDrop};
 use kernel::{
     bindings,
     error::{from_err_ptr, from_result, to_result},
-    ffi::c_void,
+    ffi::{c_ulong, c_void},
     prelude::*,
     types::Opaque,
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, config_access, CoreConfig, PciConfig};
-use crate::{config_view::PasidHiding, pci_caps::ConfigSpace};
+use super::{bindings as vfio, config_access, CoreConfig, DataFd, PciConfig, Registers};
+use crate::{config_view::PasidHiding, mig_state::Features, pci_caps::ConfigSpace};
 
 /// The behaviour of a vfio-pci variant driver.
 ///
@@ -52,6 +52,27 @@ pub(crate) trait VfioPciOps: Sized + 'static {
     fn config_hiding(_dev: &OpenDevice<'_, Self>) -> Option<PasidHiding> {
         None
     }
+
+    /// The migration features of the device whose data is `data`, decided once when it is
+    /// initialised: `None` leaves it without migration, as `vfio-pci` is.
+    fn migration_features(data: &Self::Data) -> Option<Features>;
+
+    /// Moves a device with migration features to the state `target`
+    /// (`enum vfio_device_mig_state`), returning the data fd the transition opened, if any.
+    fn set_migration_state(dev: &OpenDevice<'_, Self>, target: u32) -> Result<Option<DataFd>>;
+
+    /// The migration state of a device with migration features.
+    fn migration_state(dev: &OpenDevice<'_, Self>) -> u32;
+
+    /// The size of the stream `STOP_COPY` would produce, for a device with migration features.
+    fn migration_data_size(dev: &OpenDevice<'_, Self>) -> usize;
+
+    /// Called after the PCI core reset the device (any reset, bound or open), with the core's
+    /// `memory_lock` possibly held: must not wait for a lock taken before that one.
+    fn reset_done(data: &Self::Data);
+
+    /// Called as the last user closes the device, before the core disables it.
+    fn close_device(dev: &OpenDevice<'_, Self>);
 }
 
 /// A `vfio_pci_core_device` followed by the private data of the variant driver `T`.
@@ -81,7 +102,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
         init: Some(Self::init_callback),
         release: Some(Self::release_callback),
         open_device: Some(Self::open_device_callback),
-        close_device: Some(vfio::vfio_pci_core_close_device),
+        close_device: Some(Self::close_device_callback),
         ioctl: Some(vfio::vfio_pci_core_ioctl),
         get_region_info_caps: Some(vfio::vfio_pci_ioctl_get_region_info),
         device_feature: Some(Self::device_feature_callback),
@@ -98,6 +119,20 @@ impl<T: VfioPciOps> CoreDevice<T> {
         pasid_attach_ioas: Some(vfio::vfio_iommufd_physical_pasid_attach_ioas),
         pasid_detach_ioas: Some(vfio::vfio_iommufd_physical_pasid_detach_ioas),
         dma_unmap: None,
+    };
+
+    /// The migration callbacks of devices `T` gives migration features.
+    const MIG_OPS: vfio::vfio_migration_ops = vfio::vfio_migration_ops {
+        migration_set_state: Some(Self::migration_set_state_callback),
+        migration_get_state: Some(Self::migration_get_state_callback),
+        migration_get_data_size: Some(Self::migration_get_data_size_callback),
+    };
+
+    /// The PCI error handlers of `T`'s devices: the core's, and `T`'s reset notification.
+    pub(super) const ERR_HANDLERS: bindings::pci_error_handlers = bindings::pci_error_handlers {
+        error_detected: Some(vfio::vfio_pci_core_aer_err_detected),
+        reset_done: Some(Self::reset_done_callback),
+        ..pin_init::zeroed()
     };
 
     fn core_ptr(&self) -> *mut vfio::vfio_pci_core_device {
@@ -178,7 +213,17 @@ impl<T: VfioPciOps> CoreDevice<T> {
         // until `vfio_device_release` frees it, so initialising it pinned in place is sound.
         let ret = unsafe { ::pin_init::raw_try_init(&raw mut (*this).data, T::init_data(&config)) };
         match ret {
-            Ok(()) => 0,
+            Ok(()) => {
+                // SAFETY: `data` was just initialised; `vdev` is not registered yet, so
+                // nothing reads the migration fields concurrently. `MIG_OPS` is 'static.
+                unsafe {
+                    if let Some(features) = T::migration_features(&(*this).data) {
+                        (*vdev).migration_flags = features.bits();
+                        (*vdev).mig_ops = &Self::MIG_OPS;
+                    }
+                }
+                0
+            }
             Err(err) => {
                 // SAFETY: Undoes `vfio_pci_core_init_dev`; VFIO calls no release after a
                 // failed init.
@@ -210,6 +255,73 @@ impl<T: VfioPciOps> CoreDevice<T> {
             T::open_device(Opening { dev })?;
             Ok(0)
         })
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, with the device set's lock held, as the last user closes a device
+    /// whose `open_device` succeeded.
+    unsafe extern "C" fn close_device_callback(vdev: *mut vfio::vfio_device) {
+        // SAFETY: The device is still open until the core's close below.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        T::close_device(&dev);
+        // SAFETY: The arguments are VFIO's, passed on.
+        unsafe { vfio::vfio_pci_core_close_device(vdev) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by VFIO only, for `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` on an open device with
+    /// `MIG_OPS`.
+    unsafe extern "C" fn migration_set_state_callback(
+        vdev: *mut vfio::vfio_device,
+        new_state: vfio::vfio_device_mig_state,
+    ) -> *mut bindings::file {
+        // SAFETY: The device is open.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        match T::set_migration_state(&dev, new_state) {
+            Ok(Some(fd)) => fd.into_raw(),
+            Ok(None) => core::ptr::null_mut(),
+            Err(err) => err.to_ptr(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for `migration_set_state_callback`; `state` is valid for writes.
+    unsafe extern "C" fn migration_get_state_callback(
+        vdev: *mut vfio::vfio_device,
+        state: *mut vfio::vfio_device_mig_state,
+    ) -> c_int {
+        // SAFETY: The device is open.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        // SAFETY: VFIO passes a valid place for the state.
+        unsafe { *state = T::migration_state(&dev) as vfio::vfio_device_mig_state };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// As for `migration_set_state_callback`; `len` is valid for writes.
+    unsafe extern "C" fn migration_get_data_size_callback(
+        vdev: *mut vfio::vfio_device,
+        len: *mut c_ulong,
+    ) -> c_int {
+        // SAFETY: The device is open.
+        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        // SAFETY: VFIO passes a valid place for the length.
+        unsafe { *len = T::migration_data_size(&dev) as c_ulong };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the PCI core only, after resetting a device bound to this driver.
+    unsafe extern "C" fn reset_done_callback(pdev: *mut bindings::pci_dev) {
+        // SAFETY: The device is bound, so probe succeeded and its drvdata is our core device,
+        // whose `data` lives until the device is removed.
+        let this = unsafe { &*probed_core(pdev).cast::<Self>() };
+        T::reset_done(&this.data);
     }
 }
 
@@ -336,6 +448,108 @@ impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
         // SAFETY: By the type invariant the device is open, so `vconfig` is the core's
         // allocation of `cfg_size` bytes until the device closes, after `self` is gone.
         unsafe { CoreConfig::new((*self.dev.core_ptr()).vconfig, size) }
+    }
+
+    /// The generic device, for logging.
+    pub(crate) fn device(&self) -> &kernel::device::Device {
+        // SAFETY: The PCI device outlives its VFIO device, which outlives `self`.
+        unsafe { kernel::device::Device::from_raw(&raw mut (*self.pdev()).dev) }
+    }
+
+    /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.
+    pub(crate) fn precopy_info_v2(&self) -> bool {
+        // SAFETY: `vdev` is at offset 0 of the live core device; VFIO changes the flag only
+        // under the same ioctl serialisation as the migration callbacks.
+        unsafe { (*self.dev.core_ptr()).vdev.precopy_info_v2 != 0 }
+    }
+
+    /// Runs `f` on the registers of memory BAR `bar` with the core's `memory_lock` held for
+    /// writing, memory decoding enabled for the while if the user had it off, so that the
+    /// user's accesses and command register writes wait. `EIO` if the device is in D3,
+    /// `ENODEV` if the BAR is not a mapped memory BAR.
+    pub(crate) fn with_registers<R>(
+        &self,
+        bar: usize,
+        f: impl FnOnce(&mut Registers<'_>) -> R,
+    ) -> Result<R> {
+        let core = self.dev.core_ptr();
+        let pdev = self.pdev();
+        // SAFETY: The device is open, so `memory_lock` is initialised; it is released below.
+        unsafe { bindings::down_write(&raw mut (*core).memory_lock) };
+        // SAFETY: `memory_lock` is held for writing, as `locked_registers` requires.
+        let result = unsafe { Self::locked_registers(core, pdev, bar, f) };
+        // SAFETY: Taken above.
+        unsafe { bindings::up_write(&raw mut (*core).memory_lock) };
+        result
+    }
+
+    /// # Safety
+    ///
+    /// `core` must be this open device and `pdev` its PCI device, with `memory_lock` held for
+    /// writing.
+    unsafe fn locked_registers<R>(
+        core: *mut vfio::vfio_pci_core_device,
+        pdev: *mut bindings::pci_dev,
+        bar: usize,
+        f: impl FnOnce(&mut Registers<'_>) -> R,
+    ) -> Result<R> {
+        // `PCI_D3hot`, a macro of `pci_power_t` type that bindgen does not see.
+        const D3HOT: bindings::pci_power_t = 3;
+        // SAFETY: `pdev` is valid; its power state changes under `memory_lock`, held.
+        if unsafe { (*pdev).current_state } >= D3HOT {
+            return Err(EIO);
+        }
+        // SAFETY: The device is open, so the core set up `barmap` at enable time.
+        let base = unsafe { *(*core).barmap.get(bar).ok_or(ENODEV)? };
+        let base = kernel::error::from_err_ptr(base)?;
+        // SAFETY: `pdev` is valid and `bar` a standard BAR index (checked above).
+        let resource = unsafe { &(*pdev).resource[bar] };
+        if base.is_null() || resource.flags & bindings::IORESOURCE_MEM as c_ulong == 0 {
+            return Err(ENODEV);
+        }
+        let len = (resource.end - resource.start + 1) as usize;
+        let command_at = bindings::PCI_COMMAND as c_int;
+        let memory = bindings::PCI_COMMAND_MEMORY as u16;
+        let mut command = 0u16;
+        // SAFETY: `pdev` is valid and `command` a valid place to write.
+        unsafe { bindings::pci_read_config_word(pdev, command_at, &mut command) };
+        let decode_off = command & memory == 0;
+        if decode_off {
+            // SAFETY: `pdev` is valid; `memory_lock` orders this against the user's writes.
+            unsafe { bindings::pci_write_config_word(pdev, command_at, command | memory) };
+        }
+        // SAFETY: The BAR is mapped, of `len` bytes, and decodes while `memory_lock` is held.
+        let result = f(&mut unsafe { Registers::new(base, len) });
+        if decode_off {
+            // SAFETY: As above.
+            unsafe { bindings::pci_write_config_word(pdev, command_at, command) };
+        }
+        Ok(result)
+    }
+
+    /// Turns on the command register's `bits` (memory, bus master, ...) as a user's write
+    /// would: in the device and, for memory and I/O decoding, in the core's record of them,
+    /// under `memory_lock` as the core's own command writes.
+    pub(crate) fn enable_command(&self, bits: u16) {
+        let core = self.dev.core_ptr();
+        let config = self.physical_config();
+        let decode = (bindings::PCI_COMMAND_MEMORY | bindings::PCI_COMMAND_IO) as u16;
+        let at = bindings::PCI_COMMAND as u16;
+        // SAFETY: The device is open, so `memory_lock` is initialised; released below.
+        unsafe { bindings::down_write(&raw mut (*core).memory_lock) };
+        let command = config.read_word(at);
+        // A failed write leaves the command as it was, which the core's record then matches.
+        if config.write_word(at, command | bits).is_ok() {
+            // SAFETY: `vconfig` is the core's copy of config space while the device is open;
+            // the core reads and writes its command word under `memory_lock`, held.
+            unsafe {
+                let virt = (*core).vconfig.add(usize::from(at)).cast::<u16>();
+                let value = u16::from_le(virt.read_unaligned()) | (bits & decode);
+                virt.write_unaligned(value.to_le());
+            }
+        }
+        // SAFETY: Taken above.
+        unsafe { bindings::up_write(&raw mut (*core).memory_lock) };
     }
 
     /// Whether the platform IOMMU can attach PASIDs for this device: the IOMMU core found both

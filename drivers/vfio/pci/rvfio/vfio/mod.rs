@@ -11,11 +11,15 @@ mod bindings;
 mod config;
 mod config_access;
 mod core_device;
+mod mig_file;
 mod pci_driver;
+mod registers;
 
 pub(crate) use config::{CoreConfig, PciConfig};
 pub(crate) use core_device::{CoreDevice, OpenDevice, VfioPciOps};
+pub(crate) use mig_file::{DataFd, DataSession, Direction};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
+pub(crate) use registers::Registers;
 
 /// The bits of `VFIO_DEVICE_FEATURE` flags that hold the feature index.
 pub(crate) const FEATURE_INDEX_MASK: u32 = bindings::VFIO_DEVICE_FEATURE_MASK;

@@ -18,7 +18,7 @@ use kernel::{
     ThisModule,
 };
 
-use super::{bindings as vfio, CoreDevice, VfioPciOps};
+use super::{CoreDevice, VfioPciOps};
 
 /// An ID that matches any device, but only through `driver_override` naming a VFIO driver:
 /// the Rust form of C's `PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_ANY_ID, PCI_ANY_ID)`.
@@ -95,7 +95,7 @@ impl<T: VfioPciOps> Registration<T> {
                         probe: Some(probe_callback::<T>),
                         remove: Some(remove_callback::<T>),
                         sriov_configure: Some(sriov_configure_callback::<T>),
-                        err_handler: &raw const vfio::vfio_pci_core_err_handlers,
+                        err_handler: &CoreDevice::<T>::ERR_HANDLERS,
                         driver_managed_dma: true,
                         ..Default::default()
                     })
