@@ -180,7 +180,29 @@ run_guest() {
 }
 
 run_guest kunit "$kdir_debug" "$ko_debug" "$repo/tests/vm/kunit.sh"
-sed -n '/^RVFIO-KTAP-BEGIN/,/^RVFIO-KTAP-END/p' "$logs/kunit.out" | grep -v '^RVFIO-KTAP-' >"$logs/kunit.ktap"
+# Each suite's debugfs results are a KTAP document of their own, and kunit.py
+# parses only the first document of a file: join them into one, numbered.
+python3 - "$logs/kunit.out" >"$logs/kunit.ktap" <<'PY'
+import re, sys
+suites, lines = [], None
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("RVFIO-KTAP-BEGIN"):
+        lines = []
+    elif line.startswith("RVFIO-KTAP-END"):
+        suites.append(lines)
+        lines = None
+    elif lines is not None:
+        lines.append(line)
+if suites:
+    print("KTAP version 1")
+    print(f"1..{len(suites)}")
+for number, suite in enumerate(suites, 1):
+    for line in suite:
+        if line in ("KTAP version 1", "1..1"):
+            continue
+        print(re.sub(r"^(not ok|ok) 1 ", rf"\1 {number} ", line))
+PY
 if [ -s "$logs/kunit.ktap" ] &&
 	python3 "$src/tools/testing/kunit/kunit.py" parse --json="$logs/kunit.json" \
 		"$logs/kunit.ktap" >"$logs/kunit-parse.log" 2>&1; then
