@@ -9,6 +9,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../drivers/vfio/pci/rvfio/bytes.rs"]
+mod bytes;
+
 #[path = "../../../drivers/vfio/pci/rvfio/pci_caps.rs"]
 mod pci_caps;
 

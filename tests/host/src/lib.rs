@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../drivers/vfio/pci/rvfio/bytes.rs"]
+pub mod bytes;
+
 #[path = "../../../drivers/vfio/pci/rvfio/pci_caps.rs"]
 pub mod pci_caps;
 

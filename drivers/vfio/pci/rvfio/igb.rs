@@ -7,6 +7,7 @@
 //!
 //! Pure code over [`Registers`]: the driver gives it BAR 0.
 
+use crate::bytes;
 use crate::mig_stream::{
     Record, Section, StreamError, CHECKSUM_SIZE, HEADER_SIZE, SECTION_HEADER_SIZE,
 };
@@ -153,11 +154,15 @@ const fn plain_count() -> usize {
     count
 }
 
-/// Registers of the interrupt and run control block, in the order of [`Control`].
-const CONTROL_COUNT: usize = 11 + EITRS as usize + IVARS as usize;
+/// Where the interrupt and run control block starts in the register section: after the
+/// plain registers and the queues.
+const CONTROL_AT: usize = plain_count() + QUEUES as usize * (RX_QUEUE.len() + TX_QUEUE.len());
+/// Number of registers of [`Control`], which the EITRs and then the IVARs follow.
+const CONTROL_FIELDS: usize = 11;
+/// Where the EITRs start in the register section.
+const EITR_AT: usize = CONTROL_AT + CONTROL_FIELDS;
 /// Number of dwords of the register section.
-const REG_COUNT: usize =
-    plain_count() + QUEUES as usize * (RX_QUEUE.len() + TX_QUEUE.len()) + CONTROL_COUNT;
+const REG_COUNT: usize = EITR_AT + EITRS as usize + IVARS as usize;
 
 /// Section ids of an igb record.
 mod section {
@@ -194,17 +199,29 @@ pub(crate) struct Held {
 /// the receiver off nothing is received, and with the interrupt masks clear causes stay
 /// pending in EICR and ICR. The transmitter goes first, so no loopback frame is in flight.
 pub(crate) fn quiesce(regs: &mut impl Registers) -> Held {
-    let held = Held {
-        tctl: regs.read32(reg::TCTL),
-        rctl: regs.read32(reg::RCTL),
-        eims: regs.read32(reg::EIMS),
-        ims: regs.read32(reg::IMS),
-    };
+    let held = Held::read(regs);
+    stop(regs, &held);
+    held
+}
+
+impl Held {
+    /// The run control and mask registers as the device has them.
+    fn read(regs: &mut impl Registers) -> Self {
+        Self {
+            tctl: regs.read32(reg::TCTL),
+            rctl: regs.read32(reg::RCTL),
+            eims: regs.read32(reg::EIMS),
+            ims: regs.read32(reg::IMS),
+        }
+    }
+}
+
+/// Turns off the transmitter, then the receiver, of `held`, and clears every interrupt mask.
+fn stop(regs: &mut impl Registers, held: &Held) {
     regs.write32(reg::TCTL, held.tctl & !TCTL_EN);
     regs.write32(reg::RCTL, held.rctl & !RCTL_EN);
     regs.write32(reg::EIMC, !0);
     regs.write32(reg::IMC, !0);
-    held
 }
 
 /// Lets the device run again as [`quiesce`] found it: masks first, so causes raised while it
@@ -249,22 +266,20 @@ impl ConfigState {
         let mut out = [0u8; CONFIG_SIZE];
         let words = [self.command, self.devctl, self.devctl2, self.lnkctl];
         for (i, word) in words.into_iter().enumerate() {
-            let [lo, hi] = word.to_le_bytes();
-            out[2 * i] = lo;
-            out[2 * i + 1] = hi;
+            bytes::put(&mut out, 2 * i, &word.to_le_bytes());
         }
         out
     }
 
     /// The config state of a record.
     pub(crate) fn from_record(record: &Record<'_>) -> Result<Self, StreamError> {
-        let bytes = record
+        let payload = record
             .section(section::CONFIG)
             .ok_or(StreamError::Malformed)?;
-        if bytes.len() != CONFIG_SIZE {
+        if payload.len() != CONFIG_SIZE {
             return Err(StreamError::Malformed);
         }
-        let word = |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+        let word = |i: usize| bytes::le_u16(payload, 2 * i);
         let state = Self {
             command: word(0),
             devctl: word(1),
@@ -363,15 +378,14 @@ fn plain_and_queue_offsets() -> impl Iterator<Item = u32> {
     plain.chain(rx).chain(tx)
 }
 
+/// Stores `value` as the `index`th little-endian dword of `bytes`.
 fn put(bytes: &mut [u8], index: usize, value: u32) {
-    for (i, b) in value.to_le_bytes().into_iter().enumerate() {
-        bytes[4 * index + i] = b;
-    }
+    bytes::put(bytes, 4 * index, &value.to_le_bytes());
 }
 
+/// The `index`th little-endian dword of `bytes`.
 fn get(bytes: &[u8], index: usize) -> u32 {
-    let at = 4 * index;
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    bytes::le_u32(bytes, 4 * index)
 }
 
 impl State {
@@ -388,13 +402,7 @@ impl State {
             put(&mut state.regs, index, regs.read32(offset));
             index += 1;
         }
-        let running = Held {
-            rctl: regs.read32(reg::RCTL),
-            tctl: regs.read32(reg::TCTL),
-            eims: regs.read32(reg::EIMS),
-            ims: regs.read32(reg::IMS),
-        };
-        let run = held.copied().unwrap_or(running);
+        let run = held.copied().unwrap_or_else(|| Held::read(regs));
         let eicr = if held.is_some() {
             let eicr = regs.read32(reg::EICR);
             regs.write32(reg::EICS, eicr);
@@ -402,7 +410,7 @@ impl State {
         } else {
             0
         };
-        let control = [
+        let control: [u32; CONTROL_FIELDS] = [
             regs.read32(reg::CTRL),
             regs.read32(reg::STATUS),
             run.rctl,
@@ -434,8 +442,7 @@ impl State {
     }
 
     fn control(&self) -> Control {
-        let at = plain_count() + QUEUES as usize * (RX_QUEUE.len() + TX_QUEUE.len());
-        let c = |i: usize| get(&self.regs, at + i);
+        let c = |i: usize| get(&self.regs, CONTROL_AT + i);
         Control {
             ctrl: c(0),
             status: c(1),
@@ -465,10 +472,13 @@ impl State {
     /// and the saved causes raised again, pending.
     pub(crate) fn load(&self, regs: &mut impl Registers) -> Result<Held, LoadError> {
         let control = self.control();
-        regs.write32(reg::TCTL, control.tctl & !TCTL_EN);
-        regs.write32(reg::RCTL, control.rctl & !RCTL_EN);
-        regs.write32(reg::EIMC, !0);
-        regs.write32(reg::IMC, !0);
+        let held = Held {
+            rctl: control.rctl,
+            tctl: control.tctl,
+            eims: control.eims,
+            ims: control.ims,
+        };
+        stop(regs, &held);
         for (index, offset) in plain_and_queue_offsets().enumerate() {
             regs.write32(offset, get(&self.regs, index));
         }
@@ -490,12 +500,11 @@ impl State {
         regs.write32(reg::ICR, !0);
         regs.write32(reg::EICR, !0);
         regs.write32(reg::GPIE, control.gpie);
-        let base = plain_count() + QUEUES as usize * (RX_QUEUE.len() + TX_QUEUE.len()) + 11;
         for i in 0..EITRS {
-            regs.write32(reg::EITR0 + 4 * i, get(&self.regs, base + i as usize));
+            regs.write32(reg::EITR0 + 4 * i, get(&self.regs, EITR_AT + i as usize));
         }
         for i in 0..IVARS {
-            let value = get(&self.regs, base + (EITRS + i) as usize);
+            let value = get(&self.regs, EITR_AT + (EITRS + i) as usize);
             regs.write32(reg::IVAR0 + 4 * i, value);
         }
         regs.write32(reg::IVAR_MISC, control.ivar_misc);
@@ -510,12 +519,7 @@ impl State {
             regs.write32(reg::EIAM, !control.eiam & causes);
         }
         regs.write32(reg::EICS, control.eicr);
-        Ok(Held {
-            rctl: control.rctl,
-            tctl: control.tctl,
-            eims: control.eims,
-            ims: control.ims,
-        })
+        Ok(held)
     }
 
     /// The record sections of the state, with `config` the encoded [`ConfigState`].
@@ -831,8 +835,7 @@ mod tests {
         assert_eq!(ConfigState::from_record(&record).unwrap(), config);
 
         let mut bad = state.clone();
-        let at = plain_count() + QUEUES as usize * (RX_QUEUE.len() + TX_QUEUE.len());
-        put(&mut bad.regs, at, CTRL_RST);
+        put(&mut bad.regs, CONTROL_AT, CTRL_RST);
         let mut out = Fixed::<4096>::new();
         encode(
             &mut out,

@@ -199,11 +199,6 @@ impl Effects {
         effects.load = from == MigState::Resuming && to != MigState::Resuming;
         effects
     }
-
-    /// Whether the arc hands the user a data fd.
-    pub(crate) fn opens_session(self) -> bool {
-        self.open_save || self.open_resume
-    }
 }
 
 /// `device_state` bits of the v1 migration region (`VFIO_DEVICE_STATE_V1_*`), and ours.
@@ -404,7 +399,7 @@ mod tests {
                 let mut at = from;
                 for (i, &step) in steps[..len].iter().enumerate() {
                     let effects = Effects::of_arc(at, step);
-                    if effects.opens_session() {
+                    if effects.open_save || effects.open_resume {
                         assert_eq!(i + 1, len);
                     }
                     at = step;

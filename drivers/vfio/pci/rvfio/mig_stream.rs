@@ -21,6 +21,8 @@
 //! ([`MAX_RECORD_SIZE`]) and refuses a record as soon as it can tell what is wrong with it.
 //! Pure code: the buffers are the caller's, through [`Buffer`].
 
+use crate::bytes::{le_u16, le_u32, le_u64, put};
+
 /// The first bytes of every record.
 pub(crate) const MAGIC: [u8; 8] = *b"RVFIOMIG";
 /// The version this driver writes and reads.
@@ -121,18 +123,6 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
     })
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from(u32_at(bytes, at)) | u64::from(u32_at(bytes, at + 4)) << 32
-}
-
 /// One section of a record to encode: its id and payload.
 pub(crate) struct Section<'a> {
     /// The personality's id of the section.
@@ -175,13 +165,9 @@ pub(crate) fn encode(
         (32, &identity.layout.to_le_bytes()),
     ];
     for (at, bytes) in fields {
-        for (i, &b) in bytes.iter().enumerate() {
-            header[at + i] = b;
-        }
+        put(&mut header, at, bytes);
     }
-    for (i, b) in (size as u32).to_le_bytes().into_iter().enumerate() {
-        header[40 + i] = b;
-    }
+    put(&mut header, 40, &(size as u32).to_le_bytes());
     out.append(&header)?;
     for section in sections {
         out.append(&section.id.to_le_bytes())?;
@@ -304,18 +290,18 @@ impl<B: Buffer> Decoder<B> {
             return Err(StreamError::Truncated);
         }
         let body = bytes.len() - CHECKSUM_SIZE;
-        if crc32(&bytes[..body]) != u32_at(bytes, body) {
+        if crc32(&bytes[..body]) != le_u32(bytes, body) {
             return Err(StreamError::Corrupted);
         }
-        let kind = match u16_at(bytes, 12) {
+        let kind = match le_u16(bytes, 12) {
             1 => RecordKind::PreCopy,
             2 => RecordKind::Final,
             _ => return Err(StreamError::Malformed),
         };
-        if bytes[29..32] != [0, 0, 0] || u32_at(bytes, 44) != 0 {
+        if bytes[29..32] != [0, 0, 0] || le_u32(bytes, 44) != 0 {
             return Err(StreamError::Malformed);
         }
-        let count = usize::from(u16_at(bytes, 14));
+        let count = usize::from(le_u16(bytes, 14));
         if count > MAX_SECTIONS {
             return Err(StreamError::Malformed);
         }
@@ -327,11 +313,11 @@ impl<B: Buffer> Decoder<B> {
         };
         let mut at = HEADER_SIZE;
         for i in 0..count {
-            if body - at < SECTION_HEADER_SIZE || u16_at(bytes, at + 2) != 0 {
+            if body - at < SECTION_HEADER_SIZE || le_u16(bytes, at + 2) != 0 {
                 return Err(StreamError::Malformed);
             }
-            let id = u16_at(bytes, at);
-            let size = u32_at(bytes, at + 4) as usize;
+            let id = le_u16(bytes, at);
+            let size = le_u32(bytes, at + 4) as usize;
             at += SECTION_HEADER_SIZE;
             if body - at < size || record.section_ids().take(i).any(|seen| seen == id) {
                 return Err(StreamError::Malformed);
@@ -343,13 +329,13 @@ impl<B: Buffer> Decoder<B> {
             return Err(StreamError::Malformed);
         }
         let found = Identity {
-            personality: u32_at(bytes, 16),
-            vendor: u16_at(bytes, 20),
-            device: u16_at(bytes, 22),
-            subsystem_vendor: u16_at(bytes, 24),
-            subsystem_device: u16_at(bytes, 26),
+            personality: le_u32(bytes, 16),
+            vendor: le_u16(bytes, 20),
+            device: le_u16(bytes, 22),
+            subsystem_vendor: le_u16(bytes, 24),
+            subsystem_device: le_u16(bytes, 26),
             revision: bytes[28],
-            layout: u64_at(bytes, 32),
+            layout: le_u64(bytes, 32),
         };
         let model = |identity: Identity| Identity {
             layout: 0,
@@ -384,13 +370,13 @@ fn check_header(header: &[u8]) -> Result<usize, StreamError> {
     if header[..8] != MAGIC {
         return Err(StreamError::Malformed);
     }
-    if u16_at(header, 8) != VERSION {
+    if le_u16(header, 8) != VERSION {
         return Err(StreamError::UnknownVersion);
     }
-    if usize::from(u16_at(header, 10)) != HEADER_SIZE {
+    if usize::from(le_u16(header, 10)) != HEADER_SIZE {
         return Err(StreamError::Malformed);
     }
-    let size = u32_at(header, 40) as usize;
+    let size = le_u32(header, 40) as usize;
     if size < HEADER_SIZE + CHECKSUM_SIZE {
         return Err(StreamError::Malformed);
     }
@@ -454,6 +440,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::Fixed;
     use super::*;
+    use crate::bytes::put;
 
     const IGB: Identity = Identity {
         personality: 1,
@@ -483,13 +470,6 @@ mod tests {
         encode(&mut out, RecordKind::PreCopy, &IGB, &sections[..1]).unwrap();
         encode(&mut out, RecordKind::Final, &IGB, &sections).unwrap();
         out
-    }
-
-    /// Writes `value` over `bytes` from `at` on.
-    fn put(bytes: &mut [u8], at: usize, value: &[u8]) {
-        for (i, &b) in value.iter().enumerate() {
-            bytes[at + i] = b;
-        }
     }
 
     /// Feeds `bytes` to a decoder in pieces of `piece` bytes; returns the kinds of the

@@ -18,8 +18,7 @@ use kernel::{
 use crate::igb;
 use crate::mig_state::{self, Effects, Features, MigState};
 use crate::mig_stream::{self, Buffer, Decoder, Identity, RecordKind, StreamError};
-use crate::pci_caps::{StdCaps, CAP_ID_EXP};
-use crate::vfio::{DataFd, DataSession, Direction, OpenDevice, PciConfig, Registers};
+use crate::vfio::{DataFd, DataSession, Direction, OpenDevice, Registers};
 use crate::RvfioPci;
 
 /// The features every personality offers: P2P and pre-copy besides the mandatory states.
@@ -38,6 +37,8 @@ pub(crate) struct Migration {
     /// The device's identity in a stream, but for the layout fingerprint, which is computed
     /// from the user's view of config space whenever a session opens.
     model: Identity,
+    /// Offset of the PCI Express capability, found when the device was bound.
+    pcie: Option<u16>,
     #[pin]
     core: Mutex<MigCore>,
     #[pin]
@@ -102,10 +103,12 @@ impl Drop for Locked<'_> {
 }
 
 impl Migration {
-    /// The migration side of a device whose personality is `igb`, identified by `model`.
-    pub(crate) fn new(model: Identity) -> impl PinInit<Self> {
+    /// The migration side of a device whose personality is `igb`, identified by `model`, with
+    /// its PCI Express capability at `pcie`.
+    pub(crate) fn new(model: Identity, pcie: Option<u16>) -> impl PinInit<Self> {
         pin_init!(Self {
             model,
+            pcie,
             core <- new_mutex!(MigCore {
                 state: MigState::Running,
                 held: None,
@@ -203,7 +206,7 @@ impl Migration {
             let held = core.held;
             let state = dev.with_registers(0, |regs| igb::State::save(regs, held.as_ref()))?;
             let state = state.map_err(|_| EIO)?;
-            let config = saved_config(dev);
+            let config = saved_config(dev, self.pcie);
             if let Some(session) = &core.save {
                 session.append(kind, &identity, &state, &config)?;
             }
@@ -239,7 +242,7 @@ impl Migration {
             stream_errno(err)
         })?;
         let (state, config) = &*saved;
-        let loaded = restore_config(dev, config)
+        let loaded = restore_config(dev, self.pcie, config)
             .and_then(|()| dev.with_registers(0, |regs| state.load(regs)));
         let held = match loaded {
             Ok(Ok(held)) => held,
@@ -525,22 +528,14 @@ const PCI_EXP_DEVCTL: u16 = 0x08;
 const PCI_EXP_LNKCTL: u16 = 0x10;
 const PCI_EXP_DEVCTL2: u16 = 0x28;
 
-/// The offset of the device's PCI Express capability, if it has one.
-fn pcie_cap(config: &PciConfig<'_>) -> Option<u16> {
-    StdCaps::new(config)
-        .map_while(|cap| cap.ok())
-        .find(|cap| cap.id == CAP_ID_EXP)
-        .map(|cap| cap.offset)
-}
-
 /// The config-space state of the device as the user programmed it.
-fn saved_config(dev: &OpenDevice<'_, RvfioPci>) -> igb::ConfigState {
+fn saved_config(dev: &OpenDevice<'_, RvfioPci>, pcie: Option<u16>) -> igb::ConfigState {
     let config = dev.physical_config();
     let mut state = igb::ConfigState {
         command: config.read_word(COMMAND) & igb::ConfigState::COMMAND_BITS,
         ..Default::default()
     };
-    if let Some(at) = pcie_cap(&config) {
+    if let Some(at) = pcie {
         state.devctl = config.read_word(at + PCI_EXP_DEVCTL) & igb::ConfigState::DEVCTL_BITS;
         state.lnkctl = config.read_word(at + PCI_EXP_LNKCTL) & igb::ConfigState::LNKCTL_BITS;
         state.devctl2 = config.read_word(at + PCI_EXP_DEVCTL2);
@@ -551,10 +546,14 @@ fn saved_config(dev: &OpenDevice<'_, RvfioPci>) -> igb::ConfigState {
 /// Loads a saved config-space state: the command register's enables are turned on where the
 /// saved device had them (never off: the user's mappings of a BAR whose decoding went off
 /// would need revoking), the PCI Express control registers are written as saved.
-fn restore_config(dev: &OpenDevice<'_, RvfioPci>, state: &igb::ConfigState) -> Result {
+fn restore_config(
+    dev: &OpenDevice<'_, RvfioPci>,
+    pcie: Option<u16>,
+    state: &igb::ConfigState,
+) -> Result {
     dev.enable_command(state.command);
     let config = dev.physical_config();
-    if let Some(at) = pcie_cap(&config) {
+    if let Some(at) = pcie {
         config.write_word(at + PCI_EXP_DEVCTL, state.devctl)?;
         config.write_word(at + PCI_EXP_LNKCTL, state.lnkctl)?;
         config.write_word(at + PCI_EXP_DEVCTL2, state.devctl2)?;

@@ -8,6 +8,7 @@
 //! `Documentation/uapi.rst`. Pure code: reading the capabilities, checking a request and
 //! encoding the answer make no kernel calls.
 
+use crate::bytes::put;
 use crate::config_view::{ExtLayout, MAX_FREE_RANGES};
 use crate::pci_caps::{read_dword_in, ConfigSpace, TranslationCaps, WalkError};
 
@@ -284,14 +285,6 @@ fn flag_if(condition: bool, flag: u32) -> u32 {
         flag
     } else {
         0
-    }
-}
-
-/// Copies `bytes` into `out` at `at`, as far as `out` goes.
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    let dest = out.iter_mut().skip(at);
-    for (dest, byte) in dest.zip(bytes) {
-        *dest = *byte;
     }
 }
 

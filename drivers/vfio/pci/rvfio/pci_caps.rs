@@ -336,7 +336,7 @@ impl<C: ConfigSpace + ?Sized> Iterator for StdCaps<'_, C> {
 }
 
 /// Reads the byte at `offset`, which must lie below the size of `cfg`.
-fn read_byte<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u8> {
+pub(crate) fn read_byte<C: ConfigSpace + ?Sized>(cfg: &C, offset: u16) -> Option<u8> {
     if offset >= cfg.size() {
         return None;
     }

@@ -10,6 +10,7 @@
 
 use kernel::{prelude::*, uaccess::UserSlice};
 
+mod bytes;
 mod config_view;
 mod igb;
 mod mig_state;
@@ -24,7 +25,7 @@ use mig_state::{Features, MigState};
 use mig_stream::Identity;
 use migration::Migration;
 use pasid_ats::{PhysicalCaps, Report, Request};
-use pci_caps::{layout_fingerprint, ConfigSpace, StdCaps, CAP_ID_EXP};
+use pci_caps::{layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
 
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
 const DRIVER_NAME: &CStr = c"rvfio-pci";
@@ -59,8 +60,8 @@ impl vfio::VfioPciOps for RvfioPci {
     type Data = DeviceData;
 
     fn init_data(config: &vfio::PciConfig<'_>) -> impl PinInit<Self::Data, Error> {
-        let caps = read_translation_caps(config);
-        let migration = migration_of(config);
+        let (caps, pcie) = read_translation_caps(config);
+        let migration = migration_of(config, pcie);
         migration.map(|migration| DeviceData { caps, migration })
     }
 
@@ -113,30 +114,43 @@ impl vfio::VfioPciOps for RvfioPci {
 }
 
 /// The migration side of a device, if a personality drives it.
-fn migration_of(config: &vfio::PciConfig<'_>) -> Result<Option<Pin<KBox<Migration>>>> {
-    let byte = |at: u16| (config.read_word(at & !1) >> (8 * (at & 1))) as u8;
+fn migration_of(
+    config: &vfio::PciConfig<'_>,
+    pcie: Option<u16>,
+) -> Result<Option<Pin<KBox<Migration>>>> {
     let model = Identity {
         personality: igb::PERSONALITY,
         vendor: config.read_word(0x00),
         device: config.read_word(0x02),
         subsystem_vendor: config.read_word(0x2c),
         subsystem_device: config.read_word(0x2e),
-        revision: byte(0x08),
+        revision: read_byte(config, 0x08).unwrap_or(!0),
         layout: 0,
     };
     if (model.vendor, model.device) != (igb::VENDOR_ID, igb::DEVICE_ID) {
         return Ok(None);
     }
     dev_info!(config.device(), "migration: igb personality\n");
-    Ok(Some(KBox::pin_init(Migration::new(model), GFP_KERNEL)?))
+    Ok(Some(KBox::pin_init(
+        Migration::new(model, pcie),
+        GFP_KERNEL,
+    )?))
 }
 
 /// The fingerprint of the config-space layout the user sees: what a migration stream records
 /// and a resuming device must match.
 fn user_layout_fingerprint(dev: &vfio::OpenDevice<'_, RvfioPci>) -> u64 {
+    with_user_view(dev, |view| layout_fingerprint(view))
+}
+
+/// Runs `f` on config space as the user sees it: the core's view with the PASID hidden.
+fn with_user_view<R>(
+    dev: &vfio::OpenDevice<'_, RvfioPci>,
+    f: impl FnOnce(&UserView<'_, vfio::CoreConfig<'_>>) -> R,
+) -> R {
     let below = dev.core_config();
     let hiding = <RvfioPci as vfio::VfioPciOps>::config_hiding(dev);
-    layout_fingerprint(&UserView::new(&below, hiding))
+    f(&UserView::new(&below, hiding))
 }
 
 /// Answers `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` (see `Documentation/uapi.rst`).
@@ -151,9 +165,7 @@ fn get_pasid_ats(dev: &vfio::OpenDevice<'_, RvfioPci>, flags: u32, payload: User
     reader.read_slice(&mut fixed)?;
     pasid_ats::check_input(&fixed).map_err(|_| EINVAL)?;
 
-    let below = dev.core_config();
-    let hiding = <RvfioPci as vfio::VfioPciOps>::config_hiding(dev);
-    let layout = ExtLayout::of(&UserView::new(&below, hiding));
+    let layout = with_user_view(dev, |view| ExtLayout::of(view));
     let report = Report {
         caps: &dev.data().caps,
         iommu_pasid: dev.iommu_pasid(),
@@ -164,9 +176,10 @@ fn get_pasid_ats(dev: &vfio::OpenDevice<'_, RvfioPci>, flags: u32, payload: User
     writer.write_slice(&out)
 }
 
-/// Reads the device's PASID, ATS and PRI capabilities, and says in the log which it has and
-/// whether its capability chains are broken.
-fn read_translation_caps(config: &vfio::PciConfig<'_>) -> PhysicalCaps {
+/// Reads the device's PASID, ATS and PRI capabilities and finds its PCI Express capability
+/// (returned with them), and says in the log which it has and whether its capability chains
+/// are broken.
+fn read_translation_caps(config: &vfio::PciConfig<'_>) -> (PhysicalCaps, Option<u16>) {
     struct At(Option<u16>);
     impl kernel::fmt::Display for At {
         fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
@@ -199,7 +212,7 @@ fn read_translation_caps(config: &vfio::PciConfig<'_>) -> PhysicalCaps {
     if let Some(err) = err {
         dev_warn!(dev, "extended capability chain is broken: {}\n", err);
     }
-    caps
+    (caps, pcie)
 }
 
 impl kernel::fmt::Display for pci_caps::WalkError {

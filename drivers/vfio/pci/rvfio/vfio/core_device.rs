@@ -463,44 +463,52 @@ impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
         unsafe { (*self.dev.core_ptr()).vdev.precopy_info_v2 != 0 }
     }
 
+    /// Runs `f` with the core's `memory_lock` held for writing, as the core's own command
+    /// register writes and resets do: the user's BAR accesses and faults wait meanwhile.
+    fn with_memory_locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let lock = self.memory_lock();
+        // SAFETY: The device is open, so `memory_lock` is initialised; released below.
+        unsafe { bindings::down_write(lock) };
+        let result = f();
+        // SAFETY: Taken above.
+        unsafe { bindings::up_write(lock) };
+        result
+    }
+
+    fn memory_lock(&self) -> *mut bindings::rw_semaphore {
+        // SAFETY: The core device is live; this only computes the field's address.
+        unsafe { &raw mut (*self.dev.core_ptr()).memory_lock }
+    }
+
     /// Runs `f` on the registers of memory BAR `bar` with the core's `memory_lock` held for
-    /// writing, memory decoding enabled for the while if the user had it off, so that the
-    /// user's accesses and command register writes wait. `EIO` if the device is in D3,
-    /// `ENODEV` if the BAR is not a mapped memory BAR.
+    /// writing, memory decoding enabled for the while if the user had it off. `EIO` if the
+    /// device is in D3, `ENODEV` if the BAR is not a mapped memory BAR.
     pub(crate) fn with_registers<R>(
         &self,
         bar: usize,
         f: impl FnOnce(&mut Registers<'_>) -> R,
     ) -> Result<R> {
-        let core = self.dev.core_ptr();
-        let pdev = self.pdev();
-        // SAFETY: The device is open, so `memory_lock` is initialised; it is released below.
-        unsafe { bindings::down_write(&raw mut (*core).memory_lock) };
         // SAFETY: `memory_lock` is held for writing, as `locked_registers` requires.
-        let result = unsafe { Self::locked_registers(core, pdev, bar, f) };
-        // SAFETY: Taken above.
-        unsafe { bindings::up_write(&raw mut (*core).memory_lock) };
-        result
+        self.with_memory_locked(|| unsafe { self.locked_registers(bar, f) })
     }
 
     /// # Safety
     ///
-    /// `core` must be this open device and `pdev` its PCI device, with `memory_lock` held for
-    /// writing.
+    /// The core's `memory_lock` must be held for writing.
     unsafe fn locked_registers<R>(
-        core: *mut vfio::vfio_pci_core_device,
-        pdev: *mut bindings::pci_dev,
+        &self,
         bar: usize,
         f: impl FnOnce(&mut Registers<'_>) -> R,
     ) -> Result<R> {
         // `PCI_D3hot`, a macro of `pci_power_t` type that bindgen does not see.
         const D3HOT: bindings::pci_power_t = 3;
+        let pdev = self.pdev();
         // SAFETY: `pdev` is valid; its power state changes under `memory_lock`, held.
         if unsafe { (*pdev).current_state } >= D3HOT {
             return Err(EIO);
         }
         // SAFETY: The device is open, so the core set up `barmap` at enable time.
-        let base = unsafe { *(*core).barmap.get(bar).ok_or(ENODEV)? };
+        let base = unsafe { *(*self.dev.core_ptr()).barmap.get(bar).ok_or(ENODEV)? };
         let base = kernel::error::from_err_ptr(base)?;
         // SAFETY: `pdev` is valid and `bar` a standard BAR index (checked above).
         let resource = unsafe { &(*pdev).resource[bar] };
@@ -508,21 +516,20 @@ impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
             return Err(ENODEV);
         }
         let len = (resource.end - resource.start + 1) as usize;
-        let command_at = bindings::PCI_COMMAND as c_int;
+        let config = self.physical_config();
+        let at = bindings::PCI_COMMAND as u16;
         let memory = bindings::PCI_COMMAND_MEMORY as u16;
-        let mut command = 0u16;
-        // SAFETY: `pdev` is valid and `command` a valid place to write.
-        unsafe { bindings::pci_read_config_word(pdev, command_at, &mut command) };
+        let command = config.read_word(at);
         let decode_off = command & memory == 0;
+        // A config write fails only on a device gone from the bus, whose registers then read
+        // all ones whatever the command register says.
         if decode_off {
-            // SAFETY: `pdev` is valid; `memory_lock` orders this against the user's writes.
-            unsafe { bindings::pci_write_config_word(pdev, command_at, command | memory) };
+            let _ = config.write_word(at, command | memory);
         }
         // SAFETY: The BAR is mapped, of `len` bytes, and decodes while `memory_lock` is held.
         let result = f(&mut unsafe { Registers::new(base, len) });
         if decode_off {
-            // SAFETY: As above.
-            unsafe { bindings::pci_write_config_word(pdev, command_at, command) };
+            let _ = config.write_word(at, command);
         }
         Ok(result)
     }
@@ -531,25 +538,26 @@ impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
     /// would: in the device and, for memory and I/O decoding, in the core's record of them,
     /// under `memory_lock` as the core's own command writes.
     pub(crate) fn enable_command(&self, bits: u16) {
-        let core = self.dev.core_ptr();
         let config = self.physical_config();
         let decode = (bindings::PCI_COMMAND_MEMORY | bindings::PCI_COMMAND_IO) as u16;
         let at = bindings::PCI_COMMAND as u16;
-        // SAFETY: The device is open, so `memory_lock` is initialised; released below.
-        unsafe { bindings::down_write(&raw mut (*core).memory_lock) };
-        let command = config.read_word(at);
-        // A failed write leaves the command as it was, which the core's record then matches.
-        if config.write_word(at, command | bits).is_ok() {
-            // SAFETY: `vconfig` is the core's copy of config space while the device is open;
-            // the core reads and writes its command word under `memory_lock`, held.
-            unsafe {
-                let virt = (*core).vconfig.add(usize::from(at)).cast::<u16>();
-                let value = u16::from_le(virt.read_unaligned()) | (bits & decode);
-                virt.write_unaligned(value.to_le());
+        self.with_memory_locked(|| {
+            let command = config.read_word(at);
+            // A failed write leaves the command as it was, which the core's record then
+            // matches.
+            if config.write_word(at, command | bits).is_ok() {
+                // SAFETY: `vconfig` is the core's copy of config space while the device is
+                // open; the core reads and writes its command word under `memory_lock`, held.
+                unsafe {
+                    let virt = (*self.dev.core_ptr())
+                        .vconfig
+                        .add(usize::from(at))
+                        .cast::<u16>();
+                    let value = u16::from_le(virt.read_unaligned()) | (bits & decode);
+                    virt.write_unaligned(value.to_le());
+                }
             }
-        }
-        // SAFETY: Taken above.
-        unsafe { bindings::up_write(&raw mut (*core).memory_lock) };
+        })
     }
 
     /// Whether the platform IOMMU can attach PASIDs for this device: the IOMMU core found both
