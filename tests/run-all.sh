@@ -235,6 +235,7 @@ fi
 
 run_guest lifecycle "$kdir_debug" "$ko_debug" "$repo/tests/vm/lifecycle.sh"
 run_guest pasid-ats "$kdir_debug" "$ko_debug" "$repo/tests/vm/pasid_ats.sh"
+run_guest migration "$kdir_debug" "$ko_debug" "$repo/tests/vm/migration.sh"
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and
