@@ -1,9 +1,11 @@
 #!/bin/bash
-# Build the project's guest test programs (tests/progs/*.c) and the samples
-# (samples/rvfio/*.c) as static binaries against the test kernel's uAPI
-# headers and our own (include/uapi), and gather them with the guest shell
-# library into build/rvfio-tests/, which tests/qemu/run-guest installs in the
-# guest as /usr/lib/rvfio-tests/. Prints that directory.
+# Build the project's guest test programs (tests/progs/*.c), the samples
+# (samples/rvfio/*.c) and the selftests on upstream's libvfio
+# (tests/selftests/*.c, linked with the libvfio that tests/build-selftests.sh
+# built) as static binaries against the test kernel's uAPI headers and our own
+# (include/uapi), and gather them with the guest shell library into
+# build/rvfio-tests/, which tests/qemu/run-guest installs in the guest as
+# /usr/lib/rvfio-tests/. Prints that directory.
 #
 # Environment:
 #   KDIR   kernel build directory (default: output of scripts/build-kernel.sh)
@@ -24,6 +26,21 @@ for src in "$repo"/tests/progs/*.c "$repo"/samples/rvfio/*.c; do
 	# Rebuilt every time: cheap, and no stale binary survives a header change.
 	gcc -O2 -Wall -Wextra -Werror -static -I "$repo/include/uapi" \
 		-isystem "$hdrs" -o "$bin" "$src" || die "compiling $src failed"
+done
+
+selftests=$(KDIR=$kdir bash "$repo/tests/build-selftests.sh") || die "building the VFIO selftests failed"
+ksrc=$(readlink -f "$kdir/source")
+vfio=$ksrc/tools/testing/selftests/vfio
+mapfile -t libvfio < <(find "$selftests/libvfio" -name '*.o' | sort)
+[ ${#libvfio[@]} -gt 0 ] || die "no libvfio objects in $selftests/libvfio"
+for src in "$repo"/tests/selftests/*.c; do
+	# The flags upstream's tools/testing/selftests/vfio/Makefile uses, and
+	# its igb driver's register headers.
+	gcc -D_GNU_SOURCE= -Wall -Werror -static -isystem "$hdrs" \
+		-I "$ksrc/tools/testing/selftests" -I "$vfio/lib/include" \
+		-I "$ksrc/tools/include" -I "$vfio/lib/drivers/igb" \
+		-o "$out/$(basename "$src" .c)" "$src" "${libvfio[@]}" -luuid -pthread ||
+		die "compiling $src failed"
 done
 cp "$repo/tests/vm/lib.sh" "$out/lib.sh"
 echo "$out"

@@ -54,3 +54,20 @@ wait_for() { # seconds command...: poll until the command succeeds
 	done
 	return 1
 }
+
+tap_results() { # prefix: copy a kselftest TAP run from stdin, one RESULT per case
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case $line in
+		"ok "* | "not ok "*)
+			# "[not ]ok N NAME[ # directive]" -> NAME
+			name=${line#not } name=${name#ok } name=${name#* } name=${name%% *}
+			case $line in
+			"ok "*" # SKIP"*) result "$1$name" fail "skipped: ${line#*# SKIP}" ;;
+			"ok "*) result "$1$name" pass ;;
+			*) result "$1$name" fail ;;
+			esac
+			;;
+		esac
+	done
+}

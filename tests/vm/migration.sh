@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Live migration in the guest: the v2 state machine of an igb bound to
-# rvfio-pci (tests/progs/mig_states_test.c), and no migration feature on a
-# device without a personality (virtio-net-pci).
+# rvfio-pci (tests/progs/mig_states_test.c), no migration feature on a device
+# without a personality (virtio-net-pci), and an igb's workload migrating to
+# another igb on upstream's libvfio (tests/selftests/vfio_pci_migration_test.c).
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
 
@@ -13,7 +14,17 @@ check personality_logged sh -c "dmesg | grep -q '$RVFIO_IGB0: migration: igb per
 
 "$bin/mig_states_test" "$RVFIO_IGB0" "$RVFIO_VIRTIO" || RVFIO_FAILED=$((RVFIO_FAILED + 1))
 
-unbind "$RVFIO_IGB0"
-unbind "$RVFIO_VIRTIO"
+# An igb's workload migrates to its twin; the igb without FLR has another
+# config-space layout.
+check bind_target bind_to "$RVFIO_IGB1" rvfio-pci
+check bind_other_layout bind_to "$RVFIO_IGB_NOFLR" rvfio-pci
+"$bin/vfio_pci_migration_test" "$RVFIO_IGB0" "$RVFIO_IGB1" "$RVFIO_IGB_NOFLR" >/tmp/mig.tap 2>&1
+status=$?
+tap_results "" </tmp/mig.tap
+check migration_test_exit test "$status" -eq 0
+
+for bdf in "$RVFIO_IGB0" "$RVFIO_VIRTIO" "$RVFIO_IGB1" "$RVFIO_IGB_NOFLR"; do
+	unbind "$bdf"
+done
 check rmmod rmmod rvfio_pci
 exit "$RVFIO_FAILED"

@@ -12,7 +12,6 @@ use kernel::{
     new_mutex, new_spinlock,
     prelude::*,
     sync::{Arc, Mutex, SpinLock},
-    uaccess::{UserSliceReader, UserSliceWriter},
 };
 
 use crate::igb;
@@ -310,6 +309,10 @@ impl Buffer for StreamBuf {
 }
 
 /// A saving or resuming session: what a data fd reads or writes.
+///
+/// Its lock is the innermost: taken under the state lock and under the core's
+/// `memory_lock` (a reset ends sessions), it takes nothing else and no user memory is
+/// touched under it ([`DataSession`] works on kernel buffers).
 #[pin_data]
 pub(crate) struct Session {
     #[pin]
@@ -423,7 +426,7 @@ impl Session {
 }
 
 impl DataSession for Session {
-    fn read(&self, out: &mut UserSliceWriter) -> Result<usize> {
+    fn read(&self, out: &mut [u8]) -> Result<usize> {
         let mut inner = self.inner.lock();
         let SessionInner::Save {
             stream,
@@ -443,12 +446,14 @@ impl DataSession for Session {
             return if *complete { Ok(0) } else { Err(ENOMSG) };
         }
         let len = available.len().min(out.len());
-        out.write_slice(&available[..len])?;
+        for (to, from) in out.iter_mut().zip(&available[..len]) {
+            *to = *from;
+        }
         *read += len;
         Ok(len)
     }
 
-    fn write(&self, input: &mut UserSliceReader) -> Result<usize> {
+    fn write(&self, mut input: &[u8]) -> Result {
         let mut inner = self.inner.lock();
         let SessionInner::Resume {
             decoder,
@@ -465,34 +470,27 @@ impl DataSession for Session {
         if let Some(err) = refused {
             return Err(stream_errno(*err));
         }
-        let total = input.len();
-        let mut chunk = [0u8; 256];
         while !input.is_empty() {
-            let len = input.len().min(chunk.len());
-            input.read_slice(&mut chunk[..len])?;
-            let mut rest = &chunk[..len];
-            while !rest.is_empty() {
-                let (took, complete) = decoder.push(rest).map_err(stream_errno)?;
-                rest = &rest[took..];
-                if !complete {
-                    continue;
+            let (took, complete) = decoder.push(input).map_err(stream_errno)?;
+            input = &input[took..];
+            if !complete {
+                continue;
+            }
+            let record = decoder.record().map_err(stream_errno)?;
+            let decoded = igb::State::from_record(&record)
+                .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
+            match decoded {
+                Ok(state) if record.kind == RecordKind::Final => {
+                    *loadable = Some(KBox::new(state, GFP_KERNEL)?);
                 }
-                let record = decoder.record().map_err(stream_errno)?;
-                let decoded = igb::State::from_record(&record)
-                    .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
-                match decoded {
-                    Ok(state) if record.kind == RecordKind::Final => {
-                        *loadable = Some(KBox::new(state, GFP_KERNEL)?);
-                    }
-                    Ok(_) => {}
-                    Err(err) => {
-                        *refused = Some(err);
-                        return Err(stream_errno(err));
-                    }
+                Ok(_) => {}
+                Err(err) => {
+                    *refused = Some(err);
+                    return Err(stream_errno(err));
                 }
             }
         }
-        Ok(total)
+        Ok(())
     }
 
     fn precopy_info(&self) -> Result<(u64, u64)> {

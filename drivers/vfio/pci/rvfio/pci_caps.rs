@@ -21,8 +21,17 @@ pub(crate) const EXT_CONFIG_SIZE: u16 = 0x1000;
 /// First byte after the standard header, where standard capabilities may start.
 const STD_CAP_FIRST: u16 = 0x40;
 
+/// Standard capability ID of Power Management.
+const CAP_ID_PM: u8 = 0x01;
+
+/// Standard capability ID of MSI.
+const CAP_ID_MSI: u8 = 0x05;
+
 /// Standard capability ID of PCI Express.
 pub(crate) const CAP_ID_EXP: u8 = 0x10;
+
+/// Standard capability ID of MSI-X.
+const CAP_ID_MSIX: u8 = 0x11;
 
 /// Extended capability ID of Address Translation Services.
 pub(crate) const EXT_CAP_ID_ATS: u16 = 0x0f;
@@ -462,10 +471,33 @@ impl TranslationCaps {
     }
 }
 
-/// A fingerprint of a config space's layout: its size and, in chain order, the ID and offset
-/// of every standard capability and the ID, version and offset of every extended one, with
-/// where each chain broke, if it did. Two devices with the same fingerprint place the same
-/// capabilities at the same offsets (FNV-1a, 64 bits).
+/// The read-only fields of a standard capability that say what it offers, as dwords with the
+/// writable bits cleared (zero where there are none): Power Management's capabilities; MSI's
+/// 64-bit, per-vector masking and multiple-message-capable bits; MSI-X's table size and its
+/// table and PBA locations; PCI Express's flags (version, port type) and Device Capabilities 1
+/// and 2 (FLR, payload sizes, extended tags, ...). A guest driver reads these once and relies
+/// on them, so a device that answers them differently is not the same device to it.
+fn std_cap_abilities<C: ConfigSpace + ?Sized>(cfg: &C, cap: &StdCap) -> [u32; 3] {
+    // A failed read counts as all ones, the value a failed config read returns.
+    let dword = |at: u16| cfg.read_dword(cap.offset + at).unwrap_or(u32::MAX);
+    let control = dword(0) >> 16;
+    match cap.id {
+        CAP_ID_PM => [control, 0, 0],
+        CAP_ID_MSI => [control & 0x018e, 0, 0],
+        CAP_ID_MSIX => [control & 0x07ff, dword(4), dword(8)],
+        CAP_ID_EXP => {
+            let devcap2 = if control & 0xf >= 2 { dword(0x24) } else { 0 };
+            [control, dword(4), devcap2]
+        }
+        _ => [0; 3],
+    }
+}
+
+/// A fingerprint of a config space's layout: its size; in chain order, the ID, offset and
+/// abilities ([`std_cap_abilities`]) of every standard capability and the ID, version and
+/// offset of every extended one; where each chain broke, if it did. Two devices with the same
+/// fingerprint place the same capabilities at the same offsets, and their common capabilities
+/// offer the same (FNV-1a, 64 bits).
 pub(crate) fn layout_fingerprint<C: ConfigSpace + ?Sized>(cfg: &C) -> u64 {
     struct Fnv(u64);
     impl Fnv {
@@ -486,6 +518,9 @@ pub(crate) fn layout_fingerprint<C: ConfigSpace + ?Sized>(cfg: &C) -> u64 {
             Ok(cap) => {
                 hash.add(&[cap.id]);
                 hash.add(&cap.offset.to_le_bytes());
+                for word in std_cap_abilities(cfg, &cap) {
+                    hash.add(&word.to_le_bytes());
+                }
             }
             Err(err) => broken = Some(err),
         }
@@ -1182,9 +1217,70 @@ mod tests {
             ..Sparse::new(BASE)
         };
         assert_ne!(layout_fingerprint(&conventional), fingerprint);
-        // Register contents outside the headers do not count.
-        let contents = changed([(0x54, 0xdead_beef), (0x154, 1)]);
+        // Registers that are neither headers nor abilities do not count.
+        let contents = changed([(0x5c, 0xdead_beef), (0x154, 1)]);
         assert_eq!(layout_fingerprint(&contents), fingerprint);
+    }
+
+    #[test]
+    fn fingerprint_follows_what_capabilities_offer() {
+        use testing::std;
+        const MSI_64: u16 = 0x0080;
+        const BASE: [(u16, u32); 8] = [
+            (0x04, 0x10 << 16),
+            (0x34, 0x40),
+            (0x40, std(CAP_ID_PM, 0x50, 0x0003)),
+            (0x50, std(CAP_ID_MSI, 0x60, MSI_64)),
+            (0x60, std(CAP_ID_MSIX, 0x70, 0x0009)),
+            (0x64, 0x0000_0003),
+            (0x68, 0x0000_2003),
+            (0x70, std(CAP_ID_EXP, 0, 0x0002)),
+        ];
+        // The base with up to two dwords changed: `Sparse` reads the first entry it finds.
+        let changed = |changes: [(u16, u32); 2]| {
+            let mut dwords = [(0xffc, 0); 10];
+            for (i, dword) in changes.into_iter().chain(BASE).enumerate() {
+                dwords[i] = dword;
+            }
+            Sparse::new(dwords)
+        };
+        let unused = (0xffc, 0);
+        let fingerprint = layout_fingerprint(&Sparse::new(BASE));
+        let offers_other = [
+            // Power management: PME from D3cold.
+            (0x40, std(CAP_ID_PM, 0x50, 0x8003)),
+            // MSI: per-vector masking; more messages.
+            (0x50, std(CAP_ID_MSI, 0x60, MSI_64 | 0x0100)),
+            (0x50, std(CAP_ID_MSI, 0x60, MSI_64 | 0x0002)),
+            // MSI-X: a bigger table; the table moved; the PBA moved.
+            (0x60, std(CAP_ID_MSIX, 0x70, 0x000a)),
+            (0x64, 0x0000_1003),
+            (0x68, 0x0000_3003),
+            // PCI Express: another port type; FLR.
+            (0x70, std(CAP_ID_EXP, 0, 0x0092)),
+            (0x74, 1 << 28),
+        ];
+        for change in offers_other {
+            assert_ne!(layout_fingerprint(&changed([change, unused])), fingerprint);
+        }
+        // Device Capabilities 2 counts in a version 2 capability only.
+        let version_1 = (0x70, std(CAP_ID_EXP, 0, 0x0001));
+        let devcap2 = (0x94, 1 << 4);
+        assert_ne!(layout_fingerprint(&changed([devcap2, unused])), fingerprint);
+        assert_eq!(
+            layout_fingerprint(&changed([version_1, devcap2])),
+            layout_fingerprint(&changed([version_1, unused]))
+        );
+        // Writable bits do not count: MSI enable and multiple message enable; MSI-X enable and
+        // function mask; PCI Express Device Control and Status.
+        let writable = [
+            (0x50, std(CAP_ID_MSI, 0x60, MSI_64 | 0x0071)),
+            (0x60, std(CAP_ID_MSIX, 0x70, 0xc009)),
+            (0x78, 0x000f_2810),
+        ];
+        for change in writable {
+            assert_eq!(layout_fingerprint(&changed([change, unused])), fingerprint);
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use kernel::{
     ffi::{c_long, c_uint, c_ulong},
     prelude::*,
     sync::Arc,
-    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
+    uaccess::{UserPtr, UserSlice},
 };
 
 use super::bindings as vfio;
@@ -19,13 +19,20 @@ use super::bindings as vfio;
 const MIG_GET_PRECOPY_INFO: c_uint =
     kernel::ioctl::_IO(vfio::VFIO_TYPE as u32, vfio::VFIO_BASE + 21);
 
+/// Most bytes one `read` or `write` of a data fd moves.
+///
+/// They go through a kernel buffer of this size: a session's lock is never held while user
+/// memory is touched, because a fault on the user's BAR mapping takes the core's
+/// `memory_lock`, which a device reset holds while it ends the sessions.
+const CHUNK: usize = 4096;
+
 /// What a data fd gives access to.
 pub(crate) trait DataSession: Send + Sync + 'static {
     /// Copies the next bytes of a saving session's stream to `out`; 0 at end of stream.
-    fn read(&self, out: &mut UserSliceWriter) -> Result<usize>;
+    fn read(&self, out: &mut [u8]) -> Result<usize>;
 
-    /// Takes bytes of a stream from `input` into a resuming session.
-    fn write(&self, input: &mut UserSliceReader) -> Result<usize>;
+    /// Takes the bytes of `input`, the next part of a stream, into a resuming session.
+    fn write(&self, input: &[u8]) -> Result;
 
     /// `initial_bytes` and `dirty_bytes` of `struct vfio_precopy_info`; `EINVAL` unless the
     /// session is in a pre-copy state.
@@ -147,7 +154,12 @@ impl<S: DataSession> DataFile<S> {
         // SAFETY: The VFS passes a live data fd.
         let this = unsafe { Self::of(file) };
         let mut out = UserSlice::new(UserPtr::from_ptr(buf.cast()), len).writer();
-        from_result(|| Ok(this.session.read(&mut out)? as isize))
+        from_result(|| {
+            let mut bytes = KVec::from_elem(0u8, len.min(CHUNK), GFP_KERNEL)?;
+            let len = this.session.read(&mut bytes)?;
+            out.write_slice(&bytes[..len])?;
+            Ok(len as isize)
+        })
     }
 
     /// # Safety
@@ -161,8 +173,14 @@ impl<S: DataSession> DataFile<S> {
     ) -> isize {
         // SAFETY: The VFS passes a live data fd.
         let this = unsafe { Self::of(file) };
+        let len = len.min(CHUNK);
         let mut input = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), len).reader();
-        from_result(|| Ok(this.session.write(&mut input)? as isize))
+        from_result(|| {
+            let mut bytes = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+            input.read_slice(&mut bytes)?;
+            this.session.write(&bytes)?;
+            Ok(len as isize)
+        })
     }
 
     /// # Safety

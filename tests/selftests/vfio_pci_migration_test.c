@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_pci_migration_test: live migration of an igb bound to rvfio-pci, on
+ * upstream's libvfio and its igb driver, in the style of the upstream VFIO
+ * selftests.
+ *
+ *   vfio_pci_migration_test [harness options] SOURCE TARGET [OTHER_LAYOUT]
+ *
+ * SOURCE and TARGET are igbs bound to rvfio-pci; OTHER_LAYOUT (optional) is
+ * an igb whose config-space layout differs (QEMU's x-pcie-flr-init=off).
+ *
+ * Both devices share one IOAS (iommufd), so the target sees the guest memory
+ * at the same IOVAs, as a VM's memory after its migration. The driver's state
+ * (rings, tails, MSI vector) lives in that memory; after a migration the
+ * target's BAR 0 is mapped where the source's was, as a VMM maps the target's
+ * BAR at the guest-physical address the source's had. The driver then goes on
+ * with the target: nothing is initialised again.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/io.h>
+#include <linux/sizes.h>
+#include <linux/vfio.h>
+
+#include <libvfio.h>
+
+#include "kselftest_harness.h"
+#include "e1000_defines.h"
+#include "e1000_regs.h"
+
+static const char *source_bdf, *target_bdf, *other_layout_bdf;
+
+/* Size of one copy: one descriptor, the most the igb driver copies at once. */
+#define COPY_SIZE SZ_1K
+
+/* Longest stream the tests handle: pre-copy and final records of the igb. */
+#define STREAM_MAX SZ_64K
+
+struct stream {
+	unsigned char bytes[STREAM_MAX];
+	size_t size;
+};
+
+/* VFIO_DEVICE_FEATURE with @payload; returns 0 or the errno. */
+static int device_feature(int fd, __u32 flags, void *payload, size_t size)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) + 16] = { 0 };
+	struct vfio_device_feature *feature = (void *)buf;
+	int ret;
+
+	VFIO_ASSERT_LE(size, 16);
+	feature->argsz = sizeof(*feature) + size;
+	feature->flags = flags;
+	memcpy(feature->data, payload, size);
+	ret = ioctl(fd, VFIO_DEVICE_FEATURE, feature) ? errno : 0;
+	memcpy(payload, feature->data, size);
+	return ret;
+}
+
+/*
+ * Sets the migration state; returns 0 or the errno. *@data_fd gets the data
+ * fd the transition opened, or -1.
+ */
+static int set_state(struct vfio_pci_device *device, __u32 state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state mig = { .device_state = state };
+	int ret;
+
+	ret = device_feature(device->fd, VFIO_DEVICE_FEATURE_SET |
+			     VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &mig, sizeof(mig));
+	*data_fd = ret ? -1 : mig.data_fd;
+	return ret;
+}
+
+/* Sets a state that opens no data fd, and asserts it was reached. */
+static void reach(struct vfio_pci_device *device, __u32 state)
+{
+	int fd;
+
+	VFIO_ASSERT_EQ(set_state(device, state, &fd), 0, "state %u\n", state);
+	VFIO_ASSERT_EQ(fd, -1);
+}
+
+static __u32 get_state(struct vfio_pci_device *device)
+{
+	struct vfio_device_feature_mig_state mig = { 0 };
+
+	VFIO_ASSERT_EQ(device_feature(device->fd, VFIO_DEVICE_FEATURE_GET |
+				      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &mig, sizeof(mig)), 0);
+	return mig.device_state;
+}
+
+/*
+ * Appends what @fd has to @stream until the end of the stream (read returns
+ * 0) or, in a pre-copy state, its temporary end (ENOMSG). Returns the bytes
+ * read.
+ */
+static size_t read_stream(int fd, struct stream *stream)
+{
+	size_t start = stream->size;
+	ssize_t got;
+
+	for (;;) {
+		got = read(fd, stream->bytes + stream->size, STREAM_MAX - stream->size);
+		if (got == 0 || (got < 0 && errno == ENOMSG))
+			break;
+		VFIO_ASSERT_GT(got, 0, "read: %s\n", strerror(errno));
+		stream->size += got;
+	}
+	return stream->size - start;
+}
+
+/* Writes @size bytes of @bytes to @fd in pieces of 1000; returns 0 or the errno. */
+static int write_stream(int fd, const unsigned char *bytes, size_t size)
+{
+	size_t done = 0;
+	ssize_t put;
+
+	while (done < size) {
+		put = write(fd, bytes + done, size - done < 1000 ? size - done : 1000);
+		if (put < 0)
+			return errno;
+		done += put;
+	}
+	return 0;
+}
+
+static __u32 bar0_read(struct vfio_pci_device *device, __u32 reg)
+{
+	return readl(device->bars[0].vaddr + reg);
+}
+
+/* Number of MSIs signalled on @device's vector 0 since the last call. */
+static __u64 msis(struct vfio_pci_device *device)
+{
+	__u64 count = 0;
+
+	if (read(device->msi_eventfds[0], &count, sizeof(count)) < 0)
+		VFIO_ASSERT_EQ(errno, EAGAIN);
+	return count;
+}
+
+/* Waits up to a second for an MSI on @device's vector 0. */
+static __u64 wait_msi(struct vfio_pci_device *device)
+{
+	struct pollfd pfd = { .fd = device->msi_eventfds[0], .events = POLLIN };
+
+	poll(&pfd, 1, 1000);
+	return msis(device);
+}
+
+static void region_setup(struct iommu *iommu, struct iova_allocator *allocator,
+			 struct dma_region *region, u64 size)
+{
+	region->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	VFIO_ASSERT_NE(region->vaddr, MAP_FAILED);
+	region->iova = iova_allocator_alloc(allocator, size);
+	region->size = size;
+	iommu_map(iommu, region);
+}
+
+static void region_teardown(struct iommu *iommu, struct dma_region *region)
+{
+	iommu_unmap(iommu, region);
+	VFIO_ASSERT_EQ(munmap(region->vaddr, region->size), 0);
+}
+
+/*
+ * The helpers below take the fixture as the type FIXTURE(migration) defines,
+ * struct _test_data_migration (FIXTURE_DATA(migration) in the harness).
+ */
+FIXTURE(migration) {
+	struct iommu *iommu;
+	struct iova_allocator *allocator;
+	struct vfio_pci_device *source;
+	struct vfio_pci_device *target;
+	/* The device the driver runs on: the source, then the target. */
+	struct vfio_pci_device *running;
+	struct dma_region copy_region;
+	void *src, *dst;
+	iova_t src_iova, dst_iova;
+	/* Copies the driver has posted so far: its transmit tail. */
+	__u32 posted;
+	struct stream stream;
+};
+
+FIXTURE_SETUP(migration)
+{
+	self->iommu = iommu_init(MODE_IOMMUFD);
+	self->allocator = iova_allocator_init(self->iommu);
+	self->source = vfio_pci_device_init(source_bdf, self->iommu);
+	self->target = vfio_pci_device_init(target_bdf, self->iommu);
+
+	region_setup(self->iommu, self->allocator, &self->copy_region, SZ_64K);
+	region_setup(self->iommu, self->allocator, &self->source->driver.region, SZ_2M);
+	self->src = self->copy_region.vaddr;
+	self->dst = self->src + SZ_32K;
+	self->src_iova = to_iova(self->source, self->src);
+	self->dst_iova = to_iova(self->source, self->dst);
+
+	vfio_pci_driver_init(self->source);
+	fcntl_set_nonblock(self->source->msi_eventfds[0]);
+	self->running = self->source;
+	self->stream.size = 0;
+	self->posted = 0;
+}
+
+FIXTURE_TEARDOWN(migration)
+{
+	struct dma_region *driver_region = &self->source->driver.region;
+
+	if (self->running->driver.initialized)
+		vfio_pci_driver_remove(self->running);
+	region_teardown(self->iommu, &self->copy_region);
+	region_teardown(self->iommu, driver_region);
+	vfio_pci_device_cleanup(self->target);
+	vfio_pci_device_cleanup(self->source);
+	iova_allocator_cleanup(self->allocator);
+	iommu_cleanup(self->iommu);
+}
+
+/* Fills the source buffer with @seed's pattern and the destination with zeroes. */
+static void prepare_copy(struct _test_data_migration *self, unsigned char seed)
+{
+	for (size_t i = 0; i < COPY_SIZE; i++)
+		((unsigned char *)self->src)[i] = seed + i * 7;
+	memset(self->dst, 0, COPY_SIZE);
+}
+
+static bool dst_untouched(struct _test_data_migration *self)
+{
+	for (size_t i = 0; i < COPY_SIZE; i++) {
+		if (((unsigned char *)self->dst)[i])
+			return false;
+	}
+	return true;
+}
+
+/* Posts one copy of the source buffer on the running device. */
+static void post_copy(struct _test_data_migration *self)
+{
+	vfio_pci_driver_memcpy_start(self->running, self->src_iova, self->dst_iova,
+				     COPY_SIZE, 1);
+	self->posted++;
+}
+
+/* Waits for the posted copy and checks it. */
+static int finish_copy(struct _test_data_migration *self)
+{
+	int ret = vfio_pci_driver_memcpy_wait(self->running);
+
+	return ret ? ret : memcmp(self->src, self->dst, COPY_SIZE) ? -EIO : 0;
+}
+
+/* One copy and one MSI on the running device. */
+static void workload(struct __test_metadata *_metadata, struct _test_data_migration *self,
+		     unsigned char seed)
+{
+	prepare_copy(self, seed);
+	post_copy(self);
+	ASSERT_EQ(0, finish_copy(self));
+	msis(self->running);
+	vfio_pci_driver_send_msi(self->running);
+	ASSERT_EQ(1, wait_msi(self->running));
+}
+
+/*
+ * Saves the source into self->stream: through PRE_COPY (its record read while
+ * the device runs, with @during_precopy run then) or straight to STOP_COPY.
+ * Leaves the source in STOP_COPY.
+ */
+static void save(struct __test_metadata *_metadata, struct _test_data_migration *self,
+		 bool precopy, void (*during_precopy)(struct __test_metadata *,
+						     struct _test_data_migration *, unsigned char))
+{
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	int fd, none;
+
+	if (precopy) {
+		ASSERT_EQ(0, set_state(self->source, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+		ASSERT_GE(fd, 0);
+		ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+		ASSERT_LT(0, info.initial_bytes);
+		ASSERT_EQ(info.initial_bytes, read_stream(fd, &self->stream));
+		ASSERT_EQ(0, ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+		ASSERT_EQ(0, info.initial_bytes);
+		if (during_precopy)
+			during_precopy(_metadata, self, 0x5a);
+		ASSERT_EQ(0, set_state(self->source, VFIO_DEVICE_STATE_STOP_COPY, &none));
+		ASSERT_EQ(-1, none);
+	} else {
+		ASSERT_EQ(0, set_state(self->source, VFIO_DEVICE_STATE_STOP_COPY, &fd));
+		ASSERT_GE(fd, 0);
+	}
+	ASSERT_LT(0, read_stream(fd, &self->stream));
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * Loads self->stream into the target: RESUMING, the stream, MSI-X set up
+ * while resuming (as a VMM does when it restores the config space), RUNNING.
+ */
+static void resume(struct __test_metadata *_metadata, struct _test_data_migration *self)
+{
+	int fd, none;
+
+	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, write_stream(fd, self->stream.bytes, self->stream.size));
+	vfio_pci_msix_enable(self->target, self->source->driver.msi, 1);
+	fcntl_set_nonblock(self->target->msi_eventfds[0]);
+	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_STOP, &none));
+	ASSERT_EQ(-1, none);
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * The driver moves to the target: the target's BAR 0 takes the place of the
+ * source's in the address space, and the driver's state goes along as is.
+ */
+static void hand_over(struct _test_data_migration *self)
+{
+	struct vfio_pci_bar *from = &self->source->bars[0], *to = &self->target->bars[0];
+	void *at;
+
+	at = mmap(from->vaddr, to->info.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		  self->target->fd, to->info.offset);
+	VFIO_ASSERT_EQ(at, from->vaddr);
+	VFIO_ASSERT_EQ(munmap(to->vaddr, to->info.size), 0);
+	to->vaddr = at;
+	from->vaddr = NULL;
+
+	self->target->driver = self->source->driver;
+	self->source->driver.initialized = false;
+	self->source->driver.memcpy_in_progress = false;
+	self->running = self->target;
+}
+
+TEST_F_TIMEOUT(migration, stop_copy_then_target_continues, 120)
+{
+	int fd;
+
+	workload(_metadata, self, 1);
+	workload(_metadata, self, 2);
+	save(_metadata, self, false, NULL);
+	resume(_metadata, self);
+	hand_over(self);
+
+	/* The target stands where the source stopped: two copies into its ring. */
+	ASSERT_EQ(self->posted, bar0_read(self->target, E1000_TDH(0)));
+	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
+	workload(_metadata, self, 3);
+	workload(_metadata, self, 4);
+	ASSERT_EQ(0, msis(self->source));
+}
+
+TEST_F_TIMEOUT(migration, pre_copy_then_target_continues, 120)
+{
+	int fd;
+
+	workload(_metadata, self, 1);
+	/* The device runs in PRE_COPY: a copy done then is carried too. */
+	save(_metadata, self, true, workload);
+	ASSERT_EQ(2, self->posted);
+	resume(_metadata, self);
+	hand_over(self);
+	ASSERT_EQ(self->posted, bar0_read(self->target, E1000_TDH(0)));
+	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
+	workload(_metadata, self, 3);
+}
+
+/*
+ * In RUNNING_P2P and STOP the device answers MMIO but starts no DMA and sends
+ * no MSI; what was asked of it then (a cause raised through EICS, a transmit
+ * tail written) happens once it runs.
+ */
+TEST_F_TIMEOUT(migration, stopped_device_starts_no_dma, 120)
+{
+	msis(self->source);
+	reach(self->source, VFIO_DEVICE_STATE_RUNNING_P2P);
+	ASSERT_TRUE(bar0_read(self->source, E1000_STATUS) & E1000_STATUS_LU);
+	vfio_pci_driver_send_msi(self->source);
+	usleep(200 * 1000);
+	reach(self->source, VFIO_DEVICE_STATE_STOP);
+	usleep(200 * 1000);
+	ASSERT_EQ(0, msis(self->source));
+	reach(self->source, VFIO_DEVICE_STATE_RUNNING);
+	ASSERT_EQ(1, wait_msi(self->source));
+
+	reach(self->source, VFIO_DEVICE_STATE_RUNNING_P2P);
+	prepare_copy(self, 9);
+	post_copy(self);
+	usleep(200 * 1000);
+	reach(self->source, VFIO_DEVICE_STATE_STOP);
+	usleep(200 * 1000);
+	ASSERT_TRUE(dst_untouched(self));
+	ASSERT_EQ(0, msis(self->source));
+	reach(self->source, VFIO_DEVICE_STATE_RUNNING);
+	ASSERT_EQ(0, finish_copy(self));
+	workload(_metadata, self, 10);
+}
+
+/* Work posted to the stopped source is done by the target once it runs, never by the source. */
+TEST_F_TIMEOUT(migration, posted_work_moves_to_target, 120)
+{
+	int fd;
+
+	workload(_metadata, self, 1);
+	reach(self->source, VFIO_DEVICE_STATE_STOP);
+	prepare_copy(self, 5);
+	post_copy(self);
+	save(_metadata, self, false, NULL);
+	resume(_metadata, self);
+	usleep(200 * 1000);
+	ASSERT_TRUE(dst_untouched(self));
+	hand_over(self);
+	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
+	ASSERT_EQ(0, finish_copy(self));
+	workload(_metadata, self, 6);
+}
+
+/* Loads a stream into the target and checks the refusal; the target is reset after. */
+static void refused(struct __test_metadata *_metadata, struct vfio_pci_device *device,
+		    const unsigned char *bytes, size_t size, int write_errno, int stop_errno)
+{
+	int fd, none;
+
+	ASSERT_EQ(0, set_state(device, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ASSERT_EQ(write_errno, write_stream(fd, bytes, size));
+	ASSERT_EQ(stop_errno, set_state(device, VFIO_DEVICE_STATE_STOP, &none));
+	ASSERT_EQ(VFIO_DEVICE_STATE_RESUMING, get_state(device));
+	ASSERT_EQ(0, close(fd));
+	vfio_pci_device_reset(device);
+	ASSERT_EQ(VFIO_DEVICE_STATE_RUNNING, get_state(device));
+}
+
+/* Corrupted, oversized and truncated streams are refused; the target still takes a good one. */
+TEST_F_TIMEOUT(migration, bad_streams_are_refused, 120)
+{
+	unsigned char bad[STREAM_MAX];
+	size_t size;
+	int fd;
+
+	workload(_metadata, self, 1);
+	save(_metadata, self, false, NULL);
+	size = self->stream.size;
+
+	memcpy(bad, self->stream.bytes, size);
+	bad[size / 2] ^= 0x10;
+	refused(_metadata, self->target, bad, size, EBADMSG, EBADMSG);
+
+	memcpy(bad, self->stream.bytes, size);
+	/* The record size, at byte 40 of the header: 1 MiB. */
+	bad[42] = 0x10;
+	refused(_metadata, self->target, bad, size, EFBIG, EFBIG);
+
+	refused(_metadata, self->target, self->stream.bytes, size - 1, 0, ENODATA);
+
+	resume(_metadata, self);
+	hand_over(self);
+	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
+	workload(_metadata, self, 2);
+}
+
+/* A device whose config-space layout differs does not take the stream, and stays usable. */
+TEST_F_TIMEOUT(migration, other_layout_is_refused, 120)
+{
+	struct vfio_pci_device *other;
+
+	if (!other_layout_bdf)
+		SKIP(return, "no device with another layout given");
+	workload(_metadata, self, 1);
+	save(_metadata, self, false, NULL);
+
+	other = vfio_pci_device_init(other_layout_bdf, self->iommu);
+	refused(_metadata, other, self->stream.bytes, self->stream.size, EXDEV, EXDEV);
+
+	/* Still usable: the driver runs the workload on it. */
+	region_setup(self->iommu, self->allocator, &other->driver.region, SZ_2M);
+	vfio_pci_driver_init(other);
+	fcntl_set_nonblock(other->msi_eventfds[0]);
+	self->running = other;
+	self->posted = 0;
+	workload(_metadata, self, 2);
+	self->running = self->source;
+	vfio_pci_driver_remove(other);
+	region_teardown(self->iommu, &other->driver.region);
+	vfio_pci_device_cleanup(other);
+}
+
+int main(int argc, char *argv[])
+{
+	char **bdfs;
+	int nr_bdfs;
+
+	bdfs = vfio_selftests_get_bdfs(&argc, argv, &nr_bdfs);
+	if (nr_bdfs < 2 || nr_bdfs > 3) {
+		fprintf(stderr, "usage: %s [harness options] SOURCE TARGET [OTHER_LAYOUT]\n",
+			argv[0]);
+		return KSFT_FAIL;
+	}
+	source_bdf = bdfs[0];
+	target_bdf = bdfs[1];
+	other_layout_bdf = nr_bdfs == 3 ? bdfs[2] : NULL;
+	return test_harness_run(argc, argv);
+}
