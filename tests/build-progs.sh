@@ -36,7 +36,7 @@ mapfile -t libvfio < <(find "$selftests/libvfio" -name '*.o' | sort)
 for src in "$repo"/tests/selftests/*.c; do
 	# The flags upstream's tools/testing/selftests/vfio/Makefile uses, and
 	# its igb driver's register headers.
-	gcc -D_GNU_SOURCE= -Wall -Werror -static -isystem "$hdrs" \
+	gcc -D_GNU_SOURCE= -Wall -Werror -static -I "$repo/include/uapi" -isystem "$hdrs" \
 		-I "$ksrc/tools/testing/selftests" -I "$vfio/lib/include" \
 		-I "$ksrc/tools/include" -I "$vfio/lib/drivers/igb" \
 		-o "$out/$(basename "$src" .c)" "$src" "${libvfio[@]}" -luuid -pthread ||

@@ -1,21 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Builds the config_walk fuzz target and runs it for SECONDS (default 60).
+# Builds a fuzz target and runs it for SECONDS (default 60).
 #
-# Usage: tests/fuzz/run.sh [SECONDS]
+# Usage: tests/fuzz/run.sh [SECONDS [TARGET]]
+#
+# TARGET is config_walk (the default: capability walks, PASID hiding, layout,
+# payload; src/lib.rs) or stream_decode (the migration stream decoder and the
+# igb personality's reading of records; src/stream.rs).
 #
 # Stable Rust, no cargo-fuzz: a plain cargo build with the sanitizer-coverage
 # flags cargo-fuzz would pass (no AddressSanitizer, which needs nightly; the
 # pure code has no unsafe). libfuzzer-sys builds libFuzzer with the system C++
 # compiler. Everything goes to tests/fuzz/target/: the build, the corpus
-# (corpus/config_walk, kept between runs, plus corpus/seeds, made afresh each
-# run from tests/data/config-space/*.txt, lspci -xxxx style hex dumps, and from
-# a synthetic chain), crash artefacts (artifacts/config_walk/) and logs
-# (logs/build.log, logs/config_walk.log).
+# (corpus/TARGET, kept between runs, plus corpus/seeds-TARGET, made afresh each
+# run: for config_walk from tests/data/config-space/*.txt, lspci -xxxx style
+# hex dumps, and from a synthetic chain; for stream_decode valid igb streams),
+# crash artefacts (artifacts/TARGET/) and logs (logs/build.log,
+# logs/TARGET.log).
 #
 # Prints one line:
-#   fuzz config_walk: <S> s, <N> executions, <C> coverage, <K> crashes
+#   fuzz TARGET: <S> s, <N> executions, <C> coverage, <K> crashes
 # and exits nonzero when the build fails, the target crashes (the artefact's
 # path is printed; rerun it with `<binary> <artefact>`) or libFuzzer fails.
 set -euo pipefail
@@ -23,18 +28,26 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 seconds=${1:-60}
-name=config_walk
+name=${2:-config_walk}
 out=$here/target
 logs=$out/logs
 corpus=$out/corpus/$name
-seeds=$out/corpus/seeds
+seeds=$out/corpus/seeds-$name
 artifacts=$out/artifacts/$name
 
-case $seconds in
-'' | *[!0-9]* | 0)
-	echo "usage: $0 [SECONDS]" >&2
+usage() {
+	echo "usage: $0 [SECONDS [config_walk|stream_decode]]" >&2
 	exit 2
-	;;
+}
+case $seconds in
+'' | *[!0-9]* | 0) usage ;;
+esac
+# The longest input that matters: a full config space and its two header
+# bytes, or a stream of two igb records and the piece-size byte.
+case $name in
+config_walk) max_len=4098 ;;
+stream_decode) max_len=8192 ;;
+*) usage ;;
 esac
 
 # --- build -------------------------------------------------------------------
@@ -66,11 +79,39 @@ fi
 bin=$out/$triple/release/$name
 
 # --- seeds -------------------------------------------------------------------
+rm -rf "$seeds"
+mkdir -p "$seeds" "$corpus" "$artifacts"
+if [ "$name" = stream_decode ]; then
+	# Input layout (see src/stream.rs): a byte choosing the piece size, then the
+	# stream. The identity is FUZZ_IDENTITY of src/stream.rs; the sections are
+	# the igb personality's (drivers/vfio/pci/rvfio/igb.rs).
+	python3 - "$seeds" <<'PY'
+import pathlib, struct, sys, zlib
+
+seeds = pathlib.Path(sys.argv[1])
+IDENTITY = struct.pack("<IHHHHB3xQ", 1, 0x8086, 0x10C9, 0x8086, 0x0000, 1, 0x0123456789ABCDEF)
+SECTIONS = ((0x001, 8), (0x100, 579 * 4), (0x101, 7 * 4))
+
+
+def record(kind, fill):
+    body = b"".join(struct.pack("<HHI", sid, 0, size) + bytes([fill]) * size
+                    for sid, size in SECTIONS)
+    size = 48 + len(body) + 4
+    head = b"RVFIOMIG" + struct.pack("<HHHH", 1, 48, kind, len(SECTIONS)) + IDENTITY
+    head += struct.pack("<II", size, 0)
+    data = head + body
+    return data + struct.pack("<I", zlib.crc32(data))
+
+
+final = record(2, 0)
+(seeds / "final").write_bytes(bytes([255]) + final)
+(seeds / "precopy-final").write_bytes(bytes([16]) + record(1, 0) + final)
+(seeds / "truncated").write_bytes(bytes([0]) + final[:-1])
+PY
+else
 # Input layout (see Cfg::from_fuzz_input in src/lib.rs): a flags byte (bit 0:
 # 4096-byte config space), a selector byte for unreadable dwords, then config
 # space from offset 0.
-rm -rf "$seeds"
-mkdir -p "$seeds" "$corpus" "$artifacts"
 python3 - "$repo/tests/data/config-space" "$seeds" <<'PY'
 import pathlib, re, struct, sys
 
@@ -111,12 +152,13 @@ for offset, cap_id, next_ptr in ((0x100, 0x0F, 0x140), (0x140, 0x1B, 0x104), (0x
     struct.pack_into("<I", space, offset, cap_id | 1 << 16 | next_ptr << 20)
 emit("synthetic-translation", space)
 PY
+fi
 
 # --- run ---------------------------------------------------------------------
 log=$logs/$name.log
 status=0
 started=$(date +%s)
-"$bin" -max_total_time="$seconds" -max_len=4098 -timeout=10 -rss_limit_mb=2048 \
+"$bin" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
 	-print_final_stats=1 -artifact_prefix="$artifacts/" \
 	"$corpus" "$seeds" >"$log" 2>&1 || status=$?
 

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -26,6 +27,7 @@
 #include <linux/io.h>
 #include <linux/sizes.h>
 #include <linux/vfio.h>
+#include <linux/rvfio.h>
 
 #include <libvfio.h>
 
@@ -423,6 +425,196 @@ TEST_F_TIMEOUT(migration, posted_work_moves_to_target, 120)
 	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
 	ASSERT_EQ(0, finish_copy(self));
 	workload(_metadata, self, 6);
+}
+
+/*
+ * The v1 front-end: the migration region (VFIO_REGION_TYPE_MIGRATION_DEPRECATED)
+ * with upstream's struct vfio_device_migration_info at its start.
+ */
+#define V1_FIELD(field) offsetof(struct vfio_device_migration_info, field)
+
+/* Offset of @device's migration region in its fd, and its size in *@size. */
+static __u64 v1_region(struct vfio_pci_device *device, __u64 *size)
+{
+	for (__u32 index = VFIO_PCI_NUM_REGIONS; index < device->info.num_regions; index++) {
+		unsigned char buf[256] = { 0 };
+		struct vfio_region_info *info = (void *)buf;
+		struct vfio_info_cap_header *cap;
+
+		info->argsz = sizeof(buf);
+		info->index = index;
+		ioctl_assert(device->fd, VFIO_DEVICE_GET_REGION_INFO, info);
+		VFIO_ASSERT_LE(info->argsz, sizeof(buf));
+		if (!(info->flags & VFIO_REGION_INFO_FLAG_CAPS))
+			continue;
+		for (__u32 at = info->cap_offset; at; at = cap->next) {
+			struct vfio_region_info_cap_type *type = (void *)(buf + at);
+
+			cap = &type->header;
+			if (cap->id == VFIO_REGION_INFO_CAP_TYPE &&
+			    type->type == VFIO_REGION_TYPE_MIGRATION_DEPRECATED &&
+			    type->subtype == VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED) {
+				*size = info->size;
+				return info->offset;
+			}
+		}
+	}
+	VFIO_FAIL("%s has no migration region\n", device->bdf);
+}
+
+/* pread/pwrite of a header field or data; returns 0 or the errno. */
+static int v1_access(struct vfio_pci_device *device, bool write, __u64 at, void *data,
+		     size_t size)
+{
+	__u64 region_size, region = v1_region(device, &region_size);
+	ssize_t done;
+
+	done = write ? pwrite(device->fd, data, size, region + at) :
+		       pread(device->fd, data, size, region + at);
+	if (done < 0)
+		return errno;
+	VFIO_ASSERT_EQ(done, size);
+	return 0;
+}
+
+static __u32 v1_get_state(struct vfio_pci_device *device)
+{
+	__u32 state;
+
+	VFIO_ASSERT_EQ(v1_access(device, false, V1_FIELD(device_state), &state,
+				 sizeof(state)), 0);
+	return state;
+}
+
+static int v1_set_state(struct vfio_pci_device *device, __u32 state)
+{
+	return v1_access(device, true, V1_FIELD(device_state), &state, sizeof(state));
+}
+
+static __u64 v1_get(struct vfio_pci_device *device, size_t field)
+{
+	__u64 value;
+
+	VFIO_ASSERT_EQ(v1_access(device, false, field, &value, sizeof(value)), 0);
+	return value;
+}
+
+/*
+ * Appends the device's stream to @stream through the region, in the v1 order:
+ * pending_bytes, data_offset, data_size, the data, until nothing is pending.
+ */
+static void v1_read_stream(struct vfio_pci_device *device, struct stream *stream)
+{
+	while (v1_get(device, V1_FIELD(pending_bytes))) {
+		__u64 offset = v1_get(device, V1_FIELD(data_offset));
+		__u64 size = v1_get(device, V1_FIELD(data_size));
+
+		VFIO_ASSERT_LE(stream->size + size, STREAM_MAX);
+		VFIO_ASSERT_EQ(v1_access(device, false, offset, stream->bytes + stream->size,
+					 size), 0);
+		stream->size += size;
+	}
+}
+
+/* Writes @stream through the region: data, then data_size, a data section at a time. */
+static int v1_write_stream(struct vfio_pci_device *device, const struct stream *stream)
+{
+	__u64 region_size, offset = v1_get(device, V1_FIELD(data_offset));
+	size_t done = 0;
+	int ret;
+
+	v1_region(device, &region_size);
+	while (done < stream->size) {
+		__u64 size = stream->size - done;
+
+		if (size > region_size - offset)
+			size = region_size - offset;
+		ret = v1_access(device, true, offset, (void *)stream->bytes + done, size);
+		if (!ret)
+			ret = v1_access(device, true, V1_FIELD(data_size), &size, sizeof(size));
+		if (ret)
+			return ret;
+		done += size;
+	}
+	return 0;
+}
+
+/* An igb's workload moves to its twin through the v1 region, pre-copy first. */
+TEST_F_TIMEOUT(migration, v1_region_then_target_continues, 120)
+{
+	workload(_metadata, self, 1);
+	ASSERT_EQ(0, v1_set_state(self->source,
+				  VFIO_DEVICE_STATE_V1_RUNNING | VFIO_DEVICE_STATE_V1_SAVING));
+	v1_read_stream(self->source, &self->stream);
+	ASSERT_LT(0, self->stream.size);
+	/* Still running: a copy while the pre-copy record is out. */
+	workload(_metadata, self, 2);
+	ASSERT_EQ(0, v1_set_state(self->source, VFIO_DEVICE_STATE_V1_SAVING));
+	v1_read_stream(self->source, &self->stream);
+
+	ASSERT_EQ(0, v1_set_state(self->target, VFIO_DEVICE_STATE_V1_RESUMING));
+	ASSERT_EQ(0, v1_write_stream(self->target, &self->stream));
+	vfio_pci_msix_enable(self->target, self->source->driver.msi, 1);
+	fcntl_set_nonblock(self->target->msi_eventfds[0]);
+	ASSERT_EQ(0, v1_set_state(self->target, VFIO_DEVICE_STATE_V1_STOP));
+	hand_over(self);
+	ASSERT_EQ(self->posted, bar0_read(self->target, E1000_TDH(0)));
+	ASSERT_EQ(0, v1_set_state(self->target, VFIO_DEVICE_STATE_V1_RUNNING));
+	workload(_metadata, self, 3);
+	ASSERT_EQ(0, msis(self->source));
+}
+
+/*
+ * Both front-ends drive one state machine: a state set through one reads back
+ * through the other; an invalid v1 value or access is refused (EINVAL) and
+ * changes nothing.
+ */
+TEST_F_TIMEOUT(migration, v1_and_v2_share_one_state, 120)
+{
+	const __u32 p2p = RVFIO_DEVICE_STATE_V1_P2P, run = VFIO_DEVICE_STATE_V1_RUNNING;
+	const __u32 save = VFIO_DEVICE_STATE_V1_SAVING, resume = VFIO_DEVICE_STATE_V1_RESUMING;
+	const struct { __u32 v2, v1; } same[] = {
+		{ VFIO_DEVICE_STATE_RUNNING, run },
+		{ VFIO_DEVICE_STATE_RUNNING_P2P, run | p2p },
+		{ VFIO_DEVICE_STATE_STOP, 0 },
+		{ VFIO_DEVICE_STATE_STOP_COPY, save },
+		{ VFIO_DEVICE_STATE_PRE_COPY, run | save },
+		{ VFIO_DEVICE_STATE_PRE_COPY_P2P, run | save | p2p },
+		{ VFIO_DEVICE_STATE_RESUMING, resume },
+	};
+	const __u32 invalid[] = { resume | run, resume | save, resume | run | save,
+				  resume | run | p2p, 1u << 4, 1u << 31 };
+	struct vfio_pci_device *dev = self->target;
+	__u64 value = 0;
+	__u32 word = 0;
+	int fd;
+
+	for (size_t i = 0; i < ARRAY_SIZE(same); i++) {
+		vfio_pci_device_reset(dev);
+		ASSERT_EQ(0, set_state(dev, same[i].v2, &fd));
+		if (fd >= 0)
+			close(fd);
+		ASSERT_EQ(same[i].v1, v1_get_state(dev));
+
+		vfio_pci_device_reset(dev);
+		ASSERT_EQ(0, v1_set_state(dev, same[i].v1));
+		ASSERT_EQ(same[i].v2, get_state(dev));
+		for (size_t j = 0; j < ARRAY_SIZE(invalid); j++) {
+			ASSERT_EQ(EINVAL, v1_set_state(dev, invalid[j]));
+			ASSERT_EQ(same[i].v2, get_state(dev));
+		}
+	}
+	vfio_pci_device_reset(dev);
+
+	/* Only whole fields in their directions; pending_bytes and data_size outside a session. */
+	ASSERT_EQ(EINVAL, v1_access(dev, false, V1_FIELD(device_state), &value, 2));
+	ASSERT_EQ(EINVAL, v1_access(dev, false, V1_FIELD(reserved), &word, 4));
+	ASSERT_EQ(EINVAL, v1_access(dev, false, V1_FIELD(pending_bytes), &word, 4));
+	ASSERT_EQ(EINVAL, v1_access(dev, true, V1_FIELD(pending_bytes), &value, 8));
+	ASSERT_EQ(EINVAL, v1_access(dev, true, V1_FIELD(data_offset), &value, 8));
+	ASSERT_EQ(EINVAL, v1_access(dev, false, V1_FIELD(pending_bytes), &value, 8));
+	ASSERT_EQ(EINVAL, v1_access(dev, false, V1_FIELD(data_size), &value, 8));
+	ASSERT_EQ(VFIO_DEVICE_STATE_RUNNING, get_state(dev));
 }
 
 /* Loads a stream into the target and checks the refusal; the target is reset after. */

@@ -102,4 +102,23 @@ struct rvfio_device_feature_pci_pasid_ats {
 	(sizeof(struct rvfio_device_feature_pci_pasid_ats) +		\
 	 RVFIO_PCI_MAX_FREE_RANGES * sizeof(struct rvfio_pci_config_range))
 
+/*
+ * The v1-layout migration region.
+ *
+ * A device with migration (VFIO_DEVICE_FEATURE_MIGRATION answers) also has a
+ * region of type VFIO_REGION_TYPE_MIGRATION_DEPRECATED and subtype
+ * VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED: upstream's
+ * struct vfio_device_migration_info at offset 0, its data section where
+ * data_offset says. Its device_state drives the same state machine as
+ * VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE; the mapping between the two, the
+ * order of accesses and every errno are in Documentation/migration.rst.
+ *
+ * RVFIO_DEVICE_STATE_V1_P2P, with VFIO_DEVICE_STATE_V1_RUNNING, asks for the
+ * P2P form of a running state: RUNNING | P2P is VFIO_DEVICE_STATE_RUNNING_P2P
+ * and RUNNING | SAVING | P2P is VFIO_DEVICE_STATE_PRE_COPY_P2P. Without
+ * RUNNING the bit means nothing (RESUMING | P2P is RESUMING), so clearing
+ * RUNNING in a read-modify-write still names a valid state.
+ */
+#define RVFIO_DEVICE_STATE_V1_P2P		(1U << 3)
+
 #endif /* _UAPI_LINUX_RVFIO_H */

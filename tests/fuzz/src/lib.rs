@@ -3,9 +3,11 @@
 //! Fuzzing harness for the pure modules of rvfio-pci, compiled from the driver's own source
 //! files (as `tests/host/` does), so their `pub(crate)` items are reachable from here.
 //!
-//! A fuzz target turns its input into a [`Cfg`] and calls [`exercise`], which runs every pure
-//! function that reads config space and checks what each documents about its result. To fuzz
-//! a new pure module: include it below with `#[path]`, and call it from [`exercise`].
+//! The `config_walk` target turns its input into a [`Cfg`] and calls [`exercise`], which runs
+//! every pure function that reads config space and checks what each documents about its
+//! result; the `stream_decode` target feeds its input to the migration stream decoder
+//! ([`stream::exercise_stream`]). To fuzz a new pure module: include it below with `#[path]`,
+//! and call it from a target's `exercise` function.
 
 #![allow(dead_code)]
 
@@ -20,6 +22,14 @@ mod config_view;
 
 #[path = "../../../drivers/vfio/pci/rvfio/pasid_ats.rs"]
 mod pasid_ats;
+
+#[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
+mod mig_stream;
+
+#[path = "../../../drivers/vfio/pci/rvfio/igb.rs"]
+mod igb;
+
+pub mod stream;
 
 use core::cell::Cell;
 

@@ -21,6 +21,9 @@ pub mod pasid_ats;
 #[path = "../../../drivers/vfio/pci/rvfio/mig_state.rs"]
 pub mod mig_state;
 
+#[path = "../../../drivers/vfio/pci/rvfio/mig_region.rs"]
+pub mod mig_region;
+
 #[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
 pub mod mig_stream;
 

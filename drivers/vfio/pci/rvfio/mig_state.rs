@@ -124,6 +124,11 @@ impl Features {
     fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
+
+    /// Whether a device with these features has `state` (never [`MigState::Error`]).
+    pub(crate) fn has(self, state: MigState) -> bool {
+        self.contains(state.needs())
+    }
 }
 
 /// Why a requested state cannot be reached; every refusal is `EINVAL` to the user.
@@ -142,11 +147,11 @@ pub(crate) fn next_step(
     target: MigState,
     features: Features,
 ) -> Result<MigState, Refusal> {
-    if target == MigState::Error || !features.contains(target.needs()) {
+    if !features.has(target) {
         return Err(Refusal::Unsupported);
     }
     let mut next = current.toward(target);
-    while next != MigState::Error && !features.contains(next.needs()) {
+    while next != MigState::Error && !features.has(next) {
         next = next.toward(target);
     }
     if next == MigState::Error {

@@ -14,16 +14,26 @@ use kernel::{
     sync::{Arc, Mutex, SpinLock},
 };
 
+use crate::bytes::put;
 use crate::igb;
+use crate::mig_region::{self, Field, DATA_OFFSET, DATA_SIZE};
 use crate::mig_state::{self, Effects, Features, MigState};
 use crate::mig_stream::{self, Buffer, Decoder, Identity, RecordKind, StreamError};
-use crate::vfio::{DataFd, DataSession, Direction, OpenDevice, Registers};
+use crate::vfio::{DataFd, DataSession, Direction, OpenDevice, RegionIo, Registers};
 use crate::RvfioPci;
 
 /// The features every personality offers: P2P and pre-copy besides the mandatory states.
 pub(crate) const FEATURES: Features = Features::STOP_COPY
     .with(Features::P2P)
     .with(Features::PRE_COPY);
+
+/// Which front-end asks for a transition: the v2 device feature gets a data fd for a session
+/// the transition opens; the v1 region serves the session itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FrontEnd {
+    V2,
+    V1,
+}
 
 /// The migration side of a device with a personality.
 ///
@@ -152,20 +162,30 @@ impl Migration {
         igb::FINAL_RECORD_SIZE
     }
 
-    /// Moves the device to `target` along upstream's path, one arc at a time. Returns the
-    /// data fd the last arc opened, if it opened one. On failure the device stays in the
-    /// state of the last arc that completed, as upstream allows.
+    /// Moves the device to `target` (`enum vfio_device_mig_state`) for the v2 front-end.
+    /// Returns the data fd the last arc opened, if it opened one.
     pub(crate) fn set_state(
         &self,
         dev: &OpenDevice<'_, RvfioPci>,
         target: u32,
     ) -> Result<Option<DataFd>> {
         let target = MigState::from_uapi(target).ok_or(EINVAL)?;
+        self.transition(dev, target, FrontEnd::V2)
+    }
+
+    /// Moves the device to `target` along upstream's path, one arc at a time. On failure the
+    /// device stays in the state of the last arc that completed, as upstream allows.
+    fn transition(
+        &self,
+        dev: &OpenDevice<'_, RvfioPci>,
+        target: MigState,
+        front: FrontEnd,
+    ) -> Result<Option<DataFd>> {
         let mut core = self.lock();
         let mut fd = None;
         while core.state != target {
             let next = mig_state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
-            fd = self.take_arc(dev, &mut core, next)?;
+            fd = self.take_arc(dev, &mut core, next, front)?;
             core.state = next;
         }
         Ok(fd)
@@ -177,6 +197,7 @@ impl Migration {
         dev: &OpenDevice<'_, RvfioPci>,
         core: &mut MigCore,
         next: MigState,
+        front: FrontEnd,
     ) -> Result<Option<DataFd>> {
         let effects = Effects::of_arc(core.state, next);
         if effects.load {
@@ -188,11 +209,13 @@ impl Migration {
         let mut fd = None;
         if effects.open_save {
             let session = Session::new_save()?;
-            fd = Some(DataFd::open(
-                session.clone(),
-                Direction::Save,
-                dev.precopy_info_v2(),
-            )?);
+            if front == FrontEnd::V2 {
+                fd = Some(DataFd::open(
+                    session.clone(),
+                    Direction::Save,
+                    dev.precopy_info_v2(),
+                )?);
+            }
             core.save = Some(session);
         }
         if effects.save_precopy || effects.save_final {
@@ -219,7 +242,9 @@ impl Migration {
             dev.with_registers(0, |regs| igb::State::start_link(regs))?
                 .map_err(|_| EIO)?;
             let session = Session::new_resume(self.identity(dev))?;
-            fd = Some(DataFd::open(session.clone(), Direction::Resume, false)?);
+            if front == FrontEnd::V2 {
+                fd = Some(DataFd::open(session.clone(), Direction::Resume, false)?);
+            }
             core.resume = Some(session);
         }
         if effects.unquiesce {
@@ -264,6 +289,79 @@ impl Migration {
             session.end();
         }
         Ok(())
+    }
+
+    /// Serves an access to the v1 migration region (layout and well-formed accesses in
+    /// [`mig_region`]; the rules in `Documentation/migration.rst`).
+    pub(crate) fn region_access(
+        &self,
+        dev: &OpenDevice<'_, RvfioPci>,
+        offset: u64,
+        io: RegionIo<'_>,
+    ) -> Result {
+        let (len, direction) = match &io {
+            RegionIo::Read(out) => (out.len(), mig_region::Direction::Read),
+            RegionIo::Write(input) => (input.len(), mig_region::Direction::Write),
+        };
+        let field = mig_region::classify(offset, len, direction).ok_or(EINVAL)?;
+        match (field, io) {
+            (Field::DeviceState, RegionIo::Read(out)) => {
+                put(out, 0, &mig_state::to_v1(self.state()).to_ne_bytes());
+                Ok(())
+            }
+            (Field::DeviceState, RegionIo::Write(input)) => {
+                let bits = u32::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
+                let target = mig_state::from_v1(bits).ok_or(EINVAL)?;
+                self.transition(dev, target, FrontEnd::V1).map(drop)
+            }
+            (Field::PendingBytes, RegionIo::Read(out)) => {
+                put(
+                    out,
+                    0,
+                    &self.session(Direction::Save)?.v1_pending()?.to_ne_bytes(),
+                );
+                Ok(())
+            }
+            (Field::DataOffset, RegionIo::Read(out)) => {
+                if let Ok(session) = self.session(Direction::Save) {
+                    session.v1_stage()?;
+                } else {
+                    self.session(Direction::Resume)?;
+                }
+                put(out, 0, &DATA_OFFSET.to_ne_bytes());
+                Ok(())
+            }
+            (Field::DataSize, RegionIo::Read(out)) => {
+                put(
+                    out,
+                    0,
+                    &self.session(Direction::Save)?.v1_staged()?.to_ne_bytes(),
+                );
+                Ok(())
+            }
+            (Field::DataSize, RegionIo::Write(input)) => {
+                let size = u64::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
+                self.session(Direction::Resume)?.v1_commit(size)
+            }
+            (Field::Data { at }, RegionIo::Read(out)) => {
+                self.session(Direction::Save)?.v1_window_read(at, out)
+            }
+            (Field::Data { at }, RegionIo::Write(input)) => {
+                self.session(Direction::Resume)?.v1_window_write(at, input)
+            }
+            // `classify` gives no read-only field for a write.
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The open saving or resuming session; `EINVAL` in a state without one.
+    fn session(&self, direction: Direction) -> Result<Arc<Session>> {
+        let core = self.lock();
+        let session = match direction {
+            Direction::Save => &core.save,
+            Direction::Resume => &core.resume,
+        };
+        session.clone().ok_or(EINVAL)
     }
 
     /// The identity streams of this device carry: its model and its current layout.
@@ -326,6 +424,9 @@ enum SessionInner {
         read: usize,
         /// Whether the final record is in: reads then end with end of stream, not `ENOMSG`.
         complete: bool,
+        /// The bytes from `read` on that the v1 region's data section shows, until the
+        /// user's next read of `pending_bytes` takes them as read.
+        staged: usize,
         ended: bool,
     },
     Resume {
@@ -334,6 +435,9 @@ enum SessionInner {
         loadable: Option<KBox<(igb::State, igb::ConfigState)>>,
         /// A refusal of a record's content, which the decoder does not see.
         refused: Option<StreamError>,
+        /// The v1 region's data section, which the user fills before writing `data_size`;
+        /// allocated on first use.
+        window: KVec<u8>,
         ended: bool,
     },
 }
@@ -347,6 +451,7 @@ impl Session {
                     stream,
                     read: 0,
                     complete: false,
+                    staged: 0,
                     ended: false,
                 }),
             }),
@@ -362,6 +467,7 @@ impl Session {
                     decoder: Decoder::new(buf, expected),
                     loadable: None,
                     refused: None,
+                    window: KVec::new(),
                     ended: false,
                 }),
             }),
@@ -417,12 +523,157 @@ impl Session {
         }
     }
 
-    /// Ends the session: its fd fails with `ENODEV` from now on.
+    /// Ends the session: its fd and the v1 region fail with `ENODEV` from now on.
     fn end(&self) {
         match &mut *self.inner.lock() {
             SessionInner::Save { ended, .. } | SessionInner::Resume { ended, .. } => *ended = true,
         }
     }
+}
+
+/// The v1 region's view of a session (`Documentation/migration.rst`, "The v1 region").
+impl Session {
+    /// `pending_bytes`: takes the staged chunk as read, then counts what is left.
+    fn v1_pending(&self) -> Result<u64> {
+        match &mut *self.inner.lock() {
+            SessionInner::Save { ended: true, .. } => Err(ENODEV),
+            SessionInner::Save {
+                stream,
+                read,
+                staged,
+                ..
+            } => {
+                *read += *staged;
+                *staged = 0;
+                Ok((stream.bytes().len() - *read) as u64)
+            }
+            SessionInner::Resume { .. } => Err(EINVAL),
+        }
+    }
+
+    /// `data_offset` while saving: stages the next chunk in the data section, unless one is.
+    fn v1_stage(&self) -> Result {
+        match &mut *self.inner.lock() {
+            SessionInner::Save { ended: true, .. } => Err(ENODEV),
+            SessionInner::Save {
+                stream,
+                read,
+                staged,
+                ..
+            } => {
+                if *staged == 0 {
+                    *staged = (stream.bytes().len() - *read).min(DATA_SIZE);
+                }
+                Ok(())
+            }
+            SessionInner::Resume { .. } => Err(EINVAL),
+        }
+    }
+
+    /// `data_size` while saving: the size of the staged chunk.
+    fn v1_staged(&self) -> Result<u64> {
+        match &*self.inner.lock() {
+            SessionInner::Save { ended: true, .. } => Err(ENODEV),
+            SessionInner::Save { staged, .. } => Ok(*staged as u64),
+            SessionInner::Resume { .. } => Err(EINVAL),
+        }
+    }
+
+    /// Reads the data section while saving: bytes of the staged chunk only.
+    fn v1_window_read(&self, at: usize, out: &mut [u8]) -> Result {
+        match &*self.inner.lock() {
+            SessionInner::Save { ended: true, .. } => Err(ENODEV),
+            SessionInner::Save {
+                stream,
+                read,
+                staged,
+                ..
+            } => {
+                let end = at.checked_add(out.len()).ok_or(EINVAL)?;
+                if end > *staged {
+                    return Err(EINVAL);
+                }
+                put(out, 0, &stream.bytes()[*read + at..*read + end]);
+                Ok(())
+            }
+            SessionInner::Resume { .. } => Err(EINVAL),
+        }
+    }
+
+    /// Writes the data section while resuming.
+    fn v1_window_write(&self, at: usize, input: &[u8]) -> Result {
+        match &mut *self.inner.lock() {
+            SessionInner::Resume { ended: true, .. } => Err(ENODEV),
+            SessionInner::Resume { window, .. } => {
+                if window.is_empty() {
+                    *window = KVec::from_elem(0u8, DATA_SIZE, GFP_KERNEL)?;
+                }
+                put(window, at, input);
+                Ok(())
+            }
+            SessionInner::Save { .. } => Err(EINVAL),
+        }
+    }
+
+    /// `data_size` written while resuming: the first `size` bytes of the data section are
+    /// the next part of the stream.
+    fn v1_commit(&self, size: u64) -> Result {
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|&size| size <= DATA_SIZE)
+            .ok_or(EINVAL)?;
+        match &mut *self.inner.lock() {
+            SessionInner::Resume { ended: true, .. } => Err(ENODEV),
+            SessionInner::Resume {
+                decoder,
+                loadable,
+                refused,
+                window,
+                ..
+            } => {
+                // A part never written reads as zeroes, as the data section does.
+                if window.len() < size {
+                    *window = KVec::from_elem(0u8, DATA_SIZE, GFP_KERNEL)?;
+                }
+                take_stream(decoder, loadable, refused, &window[..size])
+            }
+            SessionInner::Save { .. } => Err(EINVAL),
+        }
+    }
+}
+
+/// Takes the next bytes of a stream into a resuming session: records are checked as they
+/// complete, and the final one kept to load. A refusal sticks.
+fn take_stream(
+    decoder: &mut Decoder<StreamBuf>,
+    loadable: &mut Option<KBox<(igb::State, igb::ConfigState)>>,
+    refused: &mut Option<StreamError>,
+    mut input: &[u8],
+) -> Result {
+    if let Some(err) = refused {
+        return Err(stream_errno(*err));
+    }
+    while !input.is_empty() {
+        let (took, complete) = decoder.push(input).map_err(stream_errno)?;
+        input = &input[took..];
+        if !complete {
+            continue;
+        }
+        let record = decoder.record().map_err(stream_errno)?;
+        let decoded = igb::State::from_record(&record)
+            .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
+        match decoded {
+            Ok(state) if record.kind == RecordKind::Final => {
+                *loadable = Some(KBox::new(state, GFP_KERNEL)?);
+            }
+            Ok(_) => {}
+            Err(err) => {
+                *refused = Some(err);
+                return Err(stream_errno(err));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl DataSession for Session {
@@ -432,6 +683,7 @@ impl DataSession for Session {
             stream,
             read,
             complete,
+            staged,
             ended,
         } = &mut *inner
         else {
@@ -446,51 +698,24 @@ impl DataSession for Session {
             return if *complete { Ok(0) } else { Err(ENOMSG) };
         }
         let len = available.len().min(out.len());
-        for (to, from) in out.iter_mut().zip(&available[..len]) {
-            *to = *from;
-        }
+        put(out, 0, &available[..len]);
         *read += len;
+        // The stream moved on under the v1 window, which must stage again.
+        *staged = 0;
         Ok(len)
     }
 
-    fn write(&self, mut input: &[u8]) -> Result {
-        let mut inner = self.inner.lock();
-        let SessionInner::Resume {
-            decoder,
-            loadable,
-            refused,
-            ended,
-        } = &mut *inner
-        else {
-            return Err(EINVAL);
-        };
-        if *ended {
-            return Err(ENODEV);
+    fn write(&self, input: &[u8]) -> Result {
+        match &mut *self.inner.lock() {
+            SessionInner::Resume { ended: true, .. } => Err(ENODEV),
+            SessionInner::Resume {
+                decoder,
+                loadable,
+                refused,
+                ..
+            } => take_stream(decoder, loadable, refused, input),
+            SessionInner::Save { .. } => Err(EINVAL),
         }
-        if let Some(err) = refused {
-            return Err(stream_errno(*err));
-        }
-        while !input.is_empty() {
-            let (took, complete) = decoder.push(input).map_err(stream_errno)?;
-            input = &input[took..];
-            if !complete {
-                continue;
-            }
-            let record = decoder.record().map_err(stream_errno)?;
-            let decoded = igb::State::from_record(&record)
-                .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
-            match decoded {
-                Ok(state) if record.kind == RecordKind::Final => {
-                    *loadable = Some(KBox::new(state, GFP_KERNEL)?);
-                }
-                Ok(_) => {}
-                Err(err) => {
-                    *refused = Some(err);
-                    return Err(stream_errno(err));
-                }
-            }
-        }
-        Ok(())
     }
 
     fn precopy_info(&self) -> Result<(u64, u64)> {
@@ -500,6 +725,7 @@ impl DataSession for Session {
                 read,
                 complete: false,
                 ended: false,
+                ..
             } => Ok(((stream.bytes().len() - read) as u64, 0)),
             _ => Err(EINVAL),
         }

@@ -13,6 +13,7 @@ use kernel::{prelude::*, uaccess::UserSlice};
 mod bytes;
 mod config_view;
 mod igb;
+mod mig_region;
 mod mig_state;
 mod mig_stream;
 mod migration;
@@ -110,6 +111,15 @@ impl vfio::VfioPciOps for RvfioPci {
         if let Some(migration) = &dev.data().migration {
             migration.close();
         }
+    }
+
+    fn migration_region_access(
+        dev: &vfio::OpenDevice<'_, Self>,
+        offset: u64,
+        io: vfio::RegionIo<'_>,
+    ) -> Result {
+        let migration = dev.data().migration.as_ref().ok_or(EINVAL)?;
+        migration.region_access(dev, offset, io)
     }
 }
 

@@ -14,11 +14,8 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::bindings as vfio;
+use super::{bindings as vfio, OFFSET_MASK};
 use crate::{config_view::PasidHiding, pci_caps::ConfigSpace};
-
-/// Bits of a region offset below the region index (`VFIO_PCI_OFFSET_SHIFT`).
-const OFFSET_MASK: i64 = (1 << vfio::VFIO_PCI_OFFSET_SHIFT) - 1;
 
 /// Where an access of `count` bytes at file position `pos` lands in config space, if it is an
 /// access to the config region that lies entirely inside it. Anything else goes to the core

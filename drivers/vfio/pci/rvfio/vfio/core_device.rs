@@ -14,7 +14,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, config_access, CoreConfig, DataFd, PciConfig, Registers};
+use super::{bindings as vfio, config_access, CoreConfig, DataFd, PciConfig, RegionIo, Registers};
 use crate::{config_view::PasidHiding, mig_state::Features, pci_caps::ConfigSpace};
 
 /// The behaviour of a vfio-pci variant driver.
@@ -73,6 +73,11 @@ pub(crate) trait VfioPciOps: Sized + 'static {
 
     /// Called as the last user closes the device, before the core disables it.
     fn close_device(dev: &OpenDevice<'_, Self>);
+
+    /// Serves an access to the v1 migration region of a device with migration features:
+    /// `offset` bytes into the region, in or out of `io`.
+    fn migration_region_access(dev: &OpenDevice<'_, Self>, offset: u64, io: RegionIo<'_>)
+        -> Result;
 }
 
 /// A `vfio_pci_core_device` followed by the private data of the variant driver `T`.
@@ -135,7 +140,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
         ..pin_init::zeroed()
     };
 
-    fn core_ptr(&self) -> *mut vfio::vfio_pci_core_device {
+    pub(super) fn core_ptr(&self) -> *mut vfio::vfio_pci_core_device {
         self.core.get()
     }
 
@@ -422,7 +427,7 @@ impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
     /// # Safety
     ///
     /// `dev` must be open for the lifetime `'a`.
-    unsafe fn new(dev: &'a CoreDevice<T>) -> Self {
+    pub(super) unsafe fn new(dev: &'a CoreDevice<T>) -> Self {
         Self { dev }
     }
 
@@ -598,12 +603,18 @@ pub(crate) struct Opening<'a, T: VfioPciOps> {
 }
 
 impl<'a, T: VfioPciOps> Opening<'a, T> {
-    /// Enables the device through `vfio_pci_core` (power, BARs, reset, config snapshot).
+    /// Enables the device through `vfio_pci_core` (power, BARs, reset, config snapshot), and
+    /// adds the v1 migration region to a device with migration features.
     pub(crate) fn enable(self) -> Result<Enabled<'a, T>> {
         // SAFETY: Called from `open_device` (the only way to get an `Opening`) with the device
         // set's lock held, as `vfio_pci_core_enable` requires.
         to_result(unsafe { vfio::vfio_pci_core_enable(self.dev.core_ptr()) })?;
-        Ok(Enabled { dev: self.dev })
+        let enabled = Enabled { dev: self.dev };
+        if T::migration_features(&self.dev.data).is_some() {
+            // SAFETY: Enabled just now and not finished, within `open_device`.
+            unsafe { self.dev.register_migration_region() }?;
+        }
+        Ok(enabled)
     }
 }
 

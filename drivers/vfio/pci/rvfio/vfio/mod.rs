@@ -11,15 +11,22 @@ mod bindings;
 mod config;
 mod config_access;
 mod core_device;
+mod dev_region;
 mod mig_file;
+#[cfg(CONFIG_KUNIT)]
+mod mig_upstream;
 mod pci_driver;
 mod registers;
 
 pub(crate) use config::{CoreConfig, PciConfig};
 pub(crate) use core_device::{CoreDevice, OpenDevice, VfioPciOps};
+pub(crate) use dev_region::RegionIo;
 pub(crate) use mig_file::{DataFd, DataSession, Direction};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
 pub(crate) use registers::Registers;
+
+/// Bits of a region offset below the region index (`VFIO_PCI_OFFSET_SHIFT`).
+const OFFSET_MASK: i64 = (1 << bindings::VFIO_PCI_OFFSET_SHIFT) - 1;
 
 /// The bits of `VFIO_DEVICE_FEATURE` flags that hold the feature index.
 pub(crate) const FEATURE_INDEX_MASK: u32 = bindings::VFIO_DEVICE_FEATURE_MASK;
@@ -30,4 +37,18 @@ const _: () = {
     assert!(FEATURE_GET == bindings::VFIO_DEVICE_FEATURE_GET);
     assert!(FEATURE_SET == bindings::VFIO_DEVICE_FEATURE_SET);
     assert!(FEATURE_PROBE == bindings::VFIO_DEVICE_FEATURE_PROBE);
+};
+
+// The v1 layout the pure code serves must be upstream's `struct vfio_device_migration_info`.
+const _: () = {
+    use crate::mig_state::v1;
+    use bindings::vfio_device_migration_info as Info;
+    use core::mem::{offset_of, size_of};
+    assert!(v1::RUNNING == bindings::VFIO_DEVICE_STATE_V1_RUNNING);
+    assert!(v1::SAVING == bindings::VFIO_DEVICE_STATE_V1_SAVING);
+    assert!(v1::RESUMING == bindings::VFIO_DEVICE_STATE_V1_RESUMING);
+    assert!(v1::P2P & bindings::VFIO_DEVICE_STATE_MASK == 0);
+    assert!(offset_of!(Info, device_state) == 0 && offset_of!(Info, pending_bytes) == 8);
+    assert!(offset_of!(Info, data_offset) == 16 && offset_of!(Info, data_size) == 24);
+    assert!(size_of::<Info>() as u64 <= crate::mig_region::DATA_OFFSET);
 };

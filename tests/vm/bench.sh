@@ -1,0 +1,18 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Migration benchmark (tests/selftests/vfio_pci_migration_bench.c): the time of
+# each migration arc of an igb bound to rvfio-pci as a ratio to one reset of
+# the same device, beside the reset of its twin bound to vfio-pci. Prints
+# "BENCH ..." lines; fails only if an operation fails, never on a time.
+. /usr/lib/rvfio-tests/lib.sh
+bin=/usr/lib/rvfio-tests
+
+check modprobe modprobe rvfio_pci
+check bind_igb bind_to "$RVFIO_IGB0" rvfio-pci
+modprobe vfio_pci
+check bind_twin bind_to "$RVFIO_IGB1" vfio-pci
+check bench "$bin/vfio_pci_migration_bench" "$RVFIO_IGB0" "$RVFIO_IGB1" 10
+unbind "$RVFIO_IGB0"
+unbind "$RVFIO_IGB1"
+check rmmod rmmod rvfio_pci
+exit "$RVFIO_FAILED"
