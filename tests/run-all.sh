@@ -240,7 +240,8 @@ fi
 
 run_guest lifecycle "$kdir_debug" "$ko_debug" "$repo/tests/vm/lifecycle.sh"
 run_guest pasid-ats "$kdir_debug" "$ko_debug" "$repo/tests/vm/pasid_ats.sh"
-run_guest migration "$kdir_debug" "$ko_debug" "$repo/tests/vm/migration.sh"
+# About a minute; a hang shows as a hung-task report within 30 s.
+RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$repo/tests/vm/migration.sh"
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and
@@ -275,6 +276,10 @@ record_parity parity-debug
 export PARITY_QUICK=${RVFIO_QUICK:-0}
 run_guest parity "$kdir_fast" "$ko_fast" "$repo/tests/vm/parity.sh"
 record_parity parity
+
+# Figures, not tests: each migration arc against a device reset (fast kernel).
+RVFIO_VM_TIMEOUT=600 run_guest bench "$kdir_fast" "$ko_fast" "$repo/tests/vm/bench.sh"
+grep '^BENCH' "$logs/bench.out"
 
 say "wall time $(($(date +%s) - start)) s; logs in $logs"
 finish

@@ -28,25 +28,10 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include "results.h"
 #include "vfio_cdev.h"
 
-static int failed;
-
-static void result(const char *name, int pass, const char *fmt, ...)
-{
-	char detail[256] = "";
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	if (pass) {
-		printf("RESULT mig_%s PASS\n", name);
-	} else {
-		printf("RESULT mig_%s FAIL (%s)\n", name, detail);
-		failed++;
-	}
-}
+#define result(name, pass, ...) result_of("mig", name, pass, __VA_ARGS__)
 
 /* VFIO_DEVICE_FEATURE with an 8-byte payload; returns 0 or errno. */
 static int feature(int device, __u32 flags, void *payload, size_t size)
@@ -197,5 +182,5 @@ int main(int argc, char **argv)
 		      VFIO_DEVICE_FEATURE_MIGRATION, &mig, sizeof(mig));
 	result("other_device_has_none", ret == ENOTTY, "%s", strerror(ret));
 	close(other);
-	return failed ? 1 : 0;
+	return results_failed ? 1 : 0;
 }

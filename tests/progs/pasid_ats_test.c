@@ -31,6 +31,7 @@
 #include <linux/vfio.h>
 #include <linux/rvfio.h>
 
+#include "results.h"
 #include "vfio_cdev.h"
 
 #define CFG_SIZE 4096
@@ -46,23 +47,7 @@ _Static_assert(offsetof(struct rvfio_device_feature_pci_pasid_ats, free_ranges) 
 	       "free_ranges at 24");
 
 static const char *mode;
-static int failed;
-
-static void result(const char *name, int pass, const char *fmt, ...)
-{
-	char detail[256] = "";
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	if (pass) {
-		printf("RESULT %s_%s PASS\n", mode, name);
-	} else {
-		printf("RESULT %s_%s FAIL (%s)\n", mode, name, detail);
-		failed++;
-	}
-}
+#define result(name, pass, ...) result_of(mode, name, pass, __VA_ARGS__)
 
 /*
  * Calls VFIO_DEVICE_FEATURE for @index with @flags and a payload of
@@ -371,5 +356,5 @@ int main(int argc, char **argv)
 	       info->pri_offset, info->pasid_max_width,
 	       info->ats_invalidate_queue_depth, info->pri_max_requests, written);
 	close(device);
-	return failed ? 1 : 0;
+	return results_failed ? 1 : 0;
 }

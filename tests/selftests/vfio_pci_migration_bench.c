@@ -182,14 +182,14 @@ int main(int argc, char *argv[])
 	theirs_reset = reset_us(theirs, rounds);
 
 	printf("BENCH %d rounds; stream %zu bytes (pre-copy and final record)\n", rounds, size);
-	printf("BENCH %-28s median %9.0f us, %6.2f x reset\n", "reset (rvfio-pci)", ours_reset,
+	printf("BENCH %-28s median %9.0f us, %8.4f x reset\n", "reset (rvfio-pci)", ours_reset,
 	       1.0);
-	printf("BENCH %-28s median %9.0f us, %6.2f x reset\n", "reset (vfio-pci, twin)",
+	printf("BENCH %-28s median %9.0f us, %8.4f x reset\n", "reset (vfio-pci, twin)",
 	       theirs_reset, theirs_reset / ours_reset);
 	for (int arc = 0; arc < NR_ARCS; arc++) {
 		double m = median(samples[arc], rounds);
 
-		printf("BENCH %-28s median %9.0f us, %6.2f x reset\n", arc_names[arc], m,
+		printf("BENCH %-28s median %9.0f us, %8.4f x reset\n", arc_names[arc], m,
 		       m / ours_reset);
 	}
 

@@ -304,53 +304,50 @@ impl Migration {
             RegionIo::Write(input) => (input.len(), mig_region::Direction::Write),
         };
         let field = mig_region::classify(offset, len, direction).ok_or(EINVAL)?;
-        match (field, io) {
-            (Field::DeviceState, RegionIo::Read(out)) => {
-                put(out, 0, &mig_state::to_v1(self.state()).to_ne_bytes());
-                Ok(())
-            }
-            (Field::DeviceState, RegionIo::Write(input)) => {
-                let bits = u32::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
-                let target = mig_state::from_v1(bits).ok_or(EINVAL)?;
-                self.transition(dev, target, FrontEnd::V1).map(drop)
-            }
-            (Field::PendingBytes, RegionIo::Read(out)) => {
-                put(
-                    out,
-                    0,
-                    &self.session(Direction::Save)?.v1_pending()?.to_ne_bytes(),
-                );
-                Ok(())
-            }
-            (Field::DataOffset, RegionIo::Read(out)) => {
+        match io {
+            RegionIo::Read(out) => self.region_read(field, out),
+            RegionIo::Write(input) => self.region_write(dev, field, input),
+        }
+    }
+
+    fn region_read(&self, field: Field, out: &mut [u8]) -> Result {
+        let value = match field {
+            Field::DeviceState => u64::from(mig_state::to_v1(self.state())),
+            Field::PendingBytes => self.session(Direction::Save)?.v1_pending()?,
+            Field::DataOffset => {
                 if let Ok(session) = self.session(Direction::Save) {
                     session.v1_stage()?;
                 } else {
                     self.session(Direction::Resume)?;
                 }
-                put(out, 0, &DATA_OFFSET.to_ne_bytes());
-                Ok(())
+                DATA_OFFSET
             }
-            (Field::DataSize, RegionIo::Read(out)) => {
-                put(
-                    out,
-                    0,
-                    &self.session(Direction::Save)?.v1_staged()?.to_ne_bytes(),
-                );
-                Ok(())
+            Field::DataSize => self.session(Direction::Save)?.v1_staged()?,
+            Field::Data { at } => return self.session(Direction::Save)?.v1_window_read(at, out),
+        };
+        // The header's fields are `device_state`, 4 bytes, and the others, 8, in host order.
+        if out.len() == 4 {
+            put(out, 0, &(value as u32).to_ne_bytes());
+        } else {
+            put(out, 0, &value.to_ne_bytes());
+        }
+        Ok(())
+    }
+
+    fn region_write(&self, dev: &OpenDevice<'_, RvfioPci>, field: Field, input: &[u8]) -> Result {
+        match field {
+            Field::DeviceState => {
+                let bits = u32::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
+                let target = mig_state::from_v1(bits).ok_or(EINVAL)?;
+                self.transition(dev, target, FrontEnd::V1).map(drop)
             }
-            (Field::DataSize, RegionIo::Write(input)) => {
+            Field::DataSize => {
                 let size = u64::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
                 self.session(Direction::Resume)?.v1_commit(size)
             }
-            (Field::Data { at }, RegionIo::Read(out)) => {
-                self.session(Direction::Save)?.v1_window_read(at, out)
-            }
-            (Field::Data { at }, RegionIo::Write(input)) => {
-                self.session(Direction::Resume)?.v1_window_write(at, input)
-            }
+            Field::Data { at } => self.session(Direction::Resume)?.v1_window_write(at, input),
             // `classify` gives no read-only field for a write.
-            _ => Err(EINVAL),
+            Field::PendingBytes | Field::DataOffset => Err(EINVAL),
         }
     }
 
@@ -417,41 +414,93 @@ pub(crate) struct Session {
     inner: Mutex<SessionInner>,
 }
 
-enum SessionInner {
-    Save {
-        stream: StreamBuf,
-        /// How much of `stream` the user has read.
-        read: usize,
-        /// Whether the final record is in: reads then end with end of stream, not `ENOMSG`.
-        complete: bool,
-        /// The bytes from `read` on that the v1 region's data section shows, until the
-        /// user's next read of `pending_bytes` takes them as read.
-        staged: usize,
-        ended: bool,
-    },
-    Resume {
-        decoder: Decoder<StreamBuf>,
-        /// The state of the final record, once it is in and checked.
-        loadable: Option<KBox<(igb::State, igb::ConfigState)>>,
-        /// A refusal of a record's content, which the decoder does not see.
-        refused: Option<StreamError>,
-        /// The v1 region's data section, which the user fills before writing `data_size`;
-        /// allocated on first use.
-        window: KVec<u8>,
-        ended: bool,
-    },
+struct SessionInner {
+    direction: SessionStream,
+    /// Set when the state left the session's states: every access then fails with `ENODEV`.
+    ended: bool,
+}
+
+enum SessionStream {
+    Save(Saving),
+    Resume(Resuming),
+}
+
+/// The stream of a saving session, as far as the device has written it.
+struct Saving {
+    stream: StreamBuf,
+    /// How much of `stream` the user has read.
+    read: usize,
+    /// Whether the final record is in: reads then end with end of stream, not `ENOMSG`.
+    complete: bool,
+    /// The bytes from `read` on that the v1 region's data section shows, until the user's
+    /// next read of `pending_bytes` takes them as read (`read + staged` never passes the end).
+    staged: usize,
+}
+
+/// What a resuming session took of its stream.
+struct Resuming {
+    decoder: Decoder<StreamBuf>,
+    /// The state of the final record, once it is in and checked.
+    loadable: Option<KBox<(igb::State, igb::ConfigState)>>,
+    /// A refusal of a record's content, which the decoder does not see.
+    refused: Option<StreamError>,
+    /// The v1 region's data section, which the user fills before writing `data_size`;
+    /// allocated on first use.
+    window: KVec<u8>,
+}
+
+impl Saving {
+    /// The bytes the user has not read.
+    fn unread(&self) -> usize {
+        self.stream.bytes().len() - self.read
+    }
+}
+
+impl Resuming {
+    /// Takes the next bytes of the stream: records are checked as they complete, and the
+    /// final one kept to load. A refusal sticks.
+    fn take(&mut self, mut input: &[u8]) -> Result {
+        if let Some(err) = self.refused {
+            return Err(stream_errno(err));
+        }
+        while !input.is_empty() {
+            let (took, complete) = self.decoder.push(input).map_err(stream_errno)?;
+            input = &input[took..];
+            if !complete {
+                continue;
+            }
+            let record = self.decoder.record().map_err(stream_errno)?;
+            let decoded = igb::State::from_record(&record)
+                .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
+            match decoded {
+                Ok(state) if record.kind == RecordKind::Final => {
+                    self.loadable = Some(KBox::new(state, GFP_KERNEL)?);
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    self.refused = Some(err);
+                    return Err(stream_errno(err));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The v1 data section, zero-filled when first used.
+    fn window(&mut self) -> Result<&mut [u8]> {
+        if self.window.is_empty() {
+            self.window = KVec::from_elem(0u8, DATA_SIZE, GFP_KERNEL)?;
+        }
+        Ok(&mut self.window)
+    }
 }
 
 impl Session {
-    fn new_save() -> Result<Arc<Self>> {
-        let stream = StreamBuf(KVec::with_capacity(2 * igb::FINAL_RECORD_SIZE, GFP_KERNEL)?);
+    fn new(direction: SessionStream) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                inner <- new_mutex!(SessionInner::Save {
-                    stream,
-                    read: 0,
-                    complete: false,
-                    staged: 0,
+                inner <- new_mutex!(SessionInner {
+                    direction,
                     ended: false,
                 }),
             }),
@@ -459,20 +508,47 @@ impl Session {
         )
     }
 
+    fn new_save() -> Result<Arc<Self>> {
+        Self::new(SessionStream::Save(Saving {
+            stream: StreamBuf(KVec::with_capacity(2 * igb::FINAL_RECORD_SIZE, GFP_KERNEL)?),
+            read: 0,
+            complete: false,
+            staged: 0,
+        }))
+    }
+
     fn new_resume(expected: Identity) -> Result<Arc<Self>> {
         let buf = StreamBuf(KVec::with_capacity(igb::FINAL_RECORD_SIZE, GFP_KERNEL)?);
-        Arc::pin_init(
-            pin_init!(Self {
-                inner <- new_mutex!(SessionInner::Resume {
-                    decoder: Decoder::new(buf, expected),
-                    loadable: None,
-                    refused: None,
-                    window: KVec::new(),
-                    ended: false,
-                }),
-            }),
-            GFP_KERNEL,
-        )
+        Self::new(SessionStream::Resume(Resuming {
+            decoder: Decoder::new(buf, expected),
+            loadable: None,
+            refused: None,
+            window: KVec::new(),
+        }))
+    }
+
+    /// Runs `f` on a saving session: `ENODEV` once it ended, `EINVAL` if it resumes.
+    fn saving<R>(&self, f: impl FnOnce(&mut Saving) -> Result<R>) -> Result<R> {
+        let mut inner = self.inner.lock();
+        if inner.ended {
+            return Err(ENODEV);
+        }
+        match &mut inner.direction {
+            SessionStream::Save(saving) => f(saving),
+            SessionStream::Resume(_) => Err(EINVAL),
+        }
+    }
+
+    /// Runs `f` on a resuming session: `ENODEV` once it ended, `EINVAL` if it saves.
+    fn resuming<R>(&self, f: impl FnOnce(&mut Resuming) -> Result<R>) -> Result<R> {
+        let mut inner = self.inner.lock();
+        if inner.ended {
+            return Err(ENODEV);
+        }
+        match &mut inner.direction {
+            SessionStream::Resume(resuming) => f(resuming),
+            SessionStream::Save(_) => Err(EINVAL),
+        }
     }
 
     /// Appends a record of `state` to a saving session.
@@ -483,51 +559,39 @@ impl Session {
         state: &igb::State,
         config: &igb::ConfigState,
     ) -> Result {
-        let mut inner = self.inner.lock();
-        let SessionInner::Save {
-            stream, complete, ..
-        } = &mut *inner
-        else {
-            return Err(EINVAL);
-        };
-        let config_bytes = config.encode();
-        let sections = state.sections(&config_bytes);
-        mig_stream::encode(stream, kind, identity, &sections).map_err(stream_errno)?;
-        *complete = kind == RecordKind::Final;
-        Ok(())
+        self.saving(|saving| {
+            let config_bytes = config.encode();
+            let sections = state.sections(&config_bytes);
+            mig_stream::encode(&mut saving.stream, kind, identity, &sections)
+                .map_err(stream_errno)?;
+            saving.complete = kind == RecordKind::Final;
+            Ok(())
+        })
     }
 
     /// Takes the checked final state out of a resuming session, or says why there is none.
     fn take_loadable(&self) -> Result<KBox<(igb::State, igb::ConfigState)>, StreamError> {
         let mut inner = self.inner.lock();
-        let SessionInner::Resume {
-            decoder,
-            loadable,
-            refused,
-            ..
-        } = &mut *inner
-        else {
+        let SessionStream::Resume(resuming) = &mut inner.direction else {
             return Err(StreamError::Malformed);
         };
-        if let Some(err) = refused {
-            return Err(*err);
+        if let Some(err) = resuming.refused {
+            return Err(err);
         }
-        decoder.finish()?;
-        loadable.take().ok_or(StreamError::Truncated)
+        resuming.decoder.finish()?;
+        resuming.loadable.take().ok_or(StreamError::Truncated)
     }
 
     /// Gives back a state [`Session::take_loadable`] took, which the device did not take.
     fn put_loadable(&self, saved: KBox<(igb::State, igb::ConfigState)>) {
-        if let SessionInner::Resume { loadable, .. } = &mut *self.inner.lock() {
-            *loadable = Some(saved);
+        if let SessionStream::Resume(resuming) = &mut self.inner.lock().direction {
+            resuming.loadable = Some(saved);
         }
     }
 
     /// Ends the session: its fd and the v1 region fail with `ENODEV` from now on.
     fn end(&self) {
-        match &mut *self.inner.lock() {
-            SessionInner::Save { ended, .. } | SessionInner::Resume { ended, .. } => *ended = true,
-        }
+        self.inner.lock().ended = true;
     }
 }
 
@@ -535,200 +599,98 @@ impl Session {
 impl Session {
     /// `pending_bytes`: takes the staged chunk as read, then counts what is left.
     fn v1_pending(&self) -> Result<u64> {
-        match &mut *self.inner.lock() {
-            SessionInner::Save { ended: true, .. } => Err(ENODEV),
-            SessionInner::Save {
-                stream,
-                read,
-                staged,
-                ..
-            } => {
-                *read += *staged;
-                *staged = 0;
-                Ok((stream.bytes().len() - *read) as u64)
-            }
-            SessionInner::Resume { .. } => Err(EINVAL),
-        }
+        self.saving(|saving| {
+            saving.read += saving.staged;
+            saving.staged = 0;
+            Ok(saving.unread() as u64)
+        })
     }
 
     /// `data_offset` while saving: stages the next chunk in the data section, unless one is.
     fn v1_stage(&self) -> Result {
-        match &mut *self.inner.lock() {
-            SessionInner::Save { ended: true, .. } => Err(ENODEV),
-            SessionInner::Save {
-                stream,
-                read,
-                staged,
-                ..
-            } => {
-                if *staged == 0 {
-                    *staged = (stream.bytes().len() - *read).min(DATA_SIZE);
-                }
-                Ok(())
+        self.saving(|saving| {
+            if saving.staged == 0 {
+                saving.staged = saving.unread().min(DATA_SIZE);
             }
-            SessionInner::Resume { .. } => Err(EINVAL),
-        }
+            Ok(())
+        })
     }
 
     /// `data_size` while saving: the size of the staged chunk.
     fn v1_staged(&self) -> Result<u64> {
-        match &*self.inner.lock() {
-            SessionInner::Save { ended: true, .. } => Err(ENODEV),
-            SessionInner::Save { staged, .. } => Ok(*staged as u64),
-            SessionInner::Resume { .. } => Err(EINVAL),
-        }
+        self.saving(|saving| Ok(saving.staged as u64))
     }
 
     /// Reads the data section while saving: bytes of the staged chunk only.
     fn v1_window_read(&self, at: usize, out: &mut [u8]) -> Result {
-        match &*self.inner.lock() {
-            SessionInner::Save { ended: true, .. } => Err(ENODEV),
-            SessionInner::Save {
-                stream,
-                read,
-                staged,
-                ..
-            } => {
-                let end = at.checked_add(out.len()).ok_or(EINVAL)?;
-                if end > *staged {
-                    return Err(EINVAL);
-                }
-                put(out, 0, &stream.bytes()[*read + at..*read + end]);
-                Ok(())
+        self.saving(|saving| {
+            let end = at.checked_add(out.len()).ok_or(EINVAL)?;
+            if end > saving.staged {
+                return Err(EINVAL);
             }
-            SessionInner::Resume { .. } => Err(EINVAL),
-        }
+            put(
+                out,
+                0,
+                &saving.stream.bytes()[saving.read + at..saving.read + end],
+            );
+            Ok(())
+        })
     }
 
     /// Writes the data section while resuming.
     fn v1_window_write(&self, at: usize, input: &[u8]) -> Result {
-        match &mut *self.inner.lock() {
-            SessionInner::Resume { ended: true, .. } => Err(ENODEV),
-            SessionInner::Resume { window, .. } => {
-                if window.is_empty() {
-                    *window = KVec::from_elem(0u8, DATA_SIZE, GFP_KERNEL)?;
-                }
-                put(window, at, input);
-                Ok(())
-            }
-            SessionInner::Save { .. } => Err(EINVAL),
-        }
+        self.resuming(|resuming| {
+            put(resuming.window()?, at, input);
+            Ok(())
+        })
     }
 
-    /// `data_size` written while resuming: the first `size` bytes of the data section are
-    /// the next part of the stream.
+    /// `data_size` written while resuming: the first `size` bytes of the data section (zero
+    /// where never written) are the next part of the stream.
     fn v1_commit(&self, size: u64) -> Result {
         let size = usize::try_from(size)
             .ok()
             .filter(|&size| size <= DATA_SIZE)
             .ok_or(EINVAL)?;
-        match &mut *self.inner.lock() {
-            SessionInner::Resume { ended: true, .. } => Err(ENODEV),
-            SessionInner::Resume {
-                decoder,
-                loadable,
-                refused,
-                window,
-                ..
-            } => {
-                // A part never written reads as zeroes, as the data section does.
-                if window.len() < size {
-                    *window = KVec::from_elem(0u8, DATA_SIZE, GFP_KERNEL)?;
-                }
-                take_stream(decoder, loadable, refused, &window[..size])
-            }
-            SessionInner::Save { .. } => Err(EINVAL),
-        }
+        self.resuming(|resuming| {
+            resuming.window()?;
+            // Out of the session while the session takes from it, then back.
+            let window = core::mem::take(&mut resuming.window);
+            let taken = resuming.take(&window[..size]);
+            resuming.window = window;
+            taken
+        })
     }
-}
-
-/// Takes the next bytes of a stream into a resuming session: records are checked as they
-/// complete, and the final one kept to load. A refusal sticks.
-fn take_stream(
-    decoder: &mut Decoder<StreamBuf>,
-    loadable: &mut Option<KBox<(igb::State, igb::ConfigState)>>,
-    refused: &mut Option<StreamError>,
-    mut input: &[u8],
-) -> Result {
-    if let Some(err) = refused {
-        return Err(stream_errno(*err));
-    }
-    while !input.is_empty() {
-        let (took, complete) = decoder.push(input).map_err(stream_errno)?;
-        input = &input[took..];
-        if !complete {
-            continue;
-        }
-        let record = decoder.record().map_err(stream_errno)?;
-        let decoded = igb::State::from_record(&record)
-            .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
-        match decoded {
-            Ok(state) if record.kind == RecordKind::Final => {
-                *loadable = Some(KBox::new(state, GFP_KERNEL)?);
-            }
-            Ok(_) => {}
-            Err(err) => {
-                *refused = Some(err);
-                return Err(stream_errno(err));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl DataSession for Session {
     fn read(&self, out: &mut [u8]) -> Result<usize> {
-        let mut inner = self.inner.lock();
-        let SessionInner::Save {
-            stream,
-            read,
-            complete,
-            staged,
-            ended,
-        } = &mut *inner
-        else {
-            return Err(EINVAL);
-        };
-        if *ended {
-            return Err(ENODEV);
-        }
-        let available = &stream.bytes()[*read..];
-        if available.is_empty() {
-            // Pre-copy has a temporary end of stream; STOP_COPY a permanent one.
-            return if *complete { Ok(0) } else { Err(ENOMSG) };
-        }
-        let len = available.len().min(out.len());
-        put(out, 0, &available[..len]);
-        *read += len;
-        // The stream moved on under the v1 window, which must stage again.
-        *staged = 0;
-        Ok(len)
+        self.saving(|saving| {
+            let available = &saving.stream.bytes()[saving.read..];
+            if available.is_empty() {
+                // Pre-copy has a temporary end of stream; STOP_COPY a permanent one.
+                return if saving.complete { Ok(0) } else { Err(ENOMSG) };
+            }
+            let len = available.len().min(out.len());
+            put(out, 0, &available[..len]);
+            saving.read += len;
+            // The stream moved on under the v1 window, which must stage again.
+            saving.staged = 0;
+            Ok(len)
+        })
     }
 
     fn write(&self, input: &[u8]) -> Result {
-        match &mut *self.inner.lock() {
-            SessionInner::Resume { ended: true, .. } => Err(ENODEV),
-            SessionInner::Resume {
-                decoder,
-                loadable,
-                refused,
-                ..
-            } => take_stream(decoder, loadable, refused, input),
-            SessionInner::Save { .. } => Err(EINVAL),
-        }
+        self.resuming(|resuming| resuming.take(input))
     }
 
     fn precopy_info(&self) -> Result<(u64, u64)> {
-        match &*self.inner.lock() {
-            SessionInner::Save {
-                stream,
-                read,
-                complete: false,
-                ended: false,
-                ..
-            } => Ok(((stream.bytes().len() - read) as u64, 0)),
-            _ => Err(EINVAL),
-        }
+        // Only in the pre-copy states; an ended session is in none.
+        self.saving(|saving| match saving.complete {
+            false => Ok((saving.unread() as u64, 0)),
+            true => Err(EINVAL),
+        })
+        .map_err(|_| EINVAL)
     }
 }
 
