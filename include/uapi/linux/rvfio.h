@@ -121,4 +121,15 @@ struct rvfio_device_feature_pci_pasid_ats {
  */
 #define RVFIO_DEVICE_STATE_V1_P2P		(1U << 3)
 
+/*
+ * VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING (work in progress, issue 5): the
+ * areas of a region that may stay mapped while the device is saving (v2
+ * PRE_COPY, PRE_COPY_P2P, STOP_COPY; v1 _SAVING). Same payload as
+ * VFIO_REGION_INFO_CAP_SPARSE_MMAP (struct vfio_region_info_cap_sparse_mmap);
+ * that capability stays the runtime layout. The ID is taken from the top of
+ * the 16-bit capability ID space, as RVFIO_DEVICE_FEATURE_BASE is: upstream
+ * allocates region-info capability IDs from 1 up (5 in Linux 7.3).
+ */
+#define VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING	0xf000
+
 #endif /* _UAPI_LINUX_RVFIO_H */

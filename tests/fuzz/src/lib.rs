@@ -26,6 +26,9 @@ mod pasid_ats;
 #[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
 mod mig_stream;
 
+#[path = "../../../drivers/vfio/pci/rvfio/mmap_rules.rs"]
+mod mmap_rules;
+
 #[path = "../../../drivers/vfio/pci/rvfio/igb.rs"]
 mod igb;
 

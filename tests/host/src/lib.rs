@@ -27,5 +27,8 @@ pub mod mig_region;
 #[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
 pub mod mig_stream;
 
+#[path = "../../../drivers/vfio/pci/rvfio/mmap_rules.rs"]
+pub mod mmap_rules;
+
 #[path = "../../../drivers/vfio/pci/rvfio/igb.rs"]
 pub mod igb;

@@ -11,6 +11,7 @@ use crate::bytes;
 use crate::mig_stream::{
     Record, Section, StreamError, CHECKSUM_SIZE, HEADER_SIZE, SECTION_HEADER_SIZE,
 };
+use crate::mmap_rules::Span;
 
 /// The personality's number in a stream header.
 pub(crate) const PERSONALITY: u32 = 1;
@@ -73,7 +74,43 @@ mod reg {
     pub(super) const DCTL: u32 = 0x28;
     pub(super) const TDWBAL: u32 = 0x38;
     pub(super) const TDWBAH: u32 = 0x3c;
+    /// The legacy aliases of queues 0 to 3 (`E1000_RDBAL(n)`, `E1000_TDBAL(n)` for n < 4).
+    pub(super) const LEGACY_RDBAL0: u32 = 0x2800;
+    pub(super) const LEGACY_TDBAL0: u32 = 0x3800;
+    pub(super) const LEGACY_QUEUES: u32 = 4;
+    pub(super) const LEGACY_STRIDE: u32 = 0x100;
 }
+
+/// Number of queue doorbells (tail registers), legacy aliases included.
+const DOORBELL_COUNT: usize = 2 * (reg::LEGACY_QUEUES + QUEUES) as usize;
+
+/// The queue doorbells of BAR 0, sorted: every receive and transmit tail register, legacy
+/// aliases included. While the device is saving the driver must see each write to them, so
+/// their pages stay out of the user's mappings (`mmap_rules`).
+pub(crate) const DOORBELLS: [Span; DOORBELL_COUNT] = {
+    let mut doorbells = [Span { start: 0, len: 0 }; DOORBELL_COUNT];
+    let blocks = [
+        (reg::LEGACY_RDBAL0, reg::LEGACY_QUEUES, reg::LEGACY_STRIDE),
+        (reg::LEGACY_TDBAL0, reg::LEGACY_QUEUES, reg::LEGACY_STRIDE),
+        (reg::RDBAL0, QUEUES, reg::QUEUE_STRIDE),
+        (reg::TDBAL0, QUEUES, reg::QUEUE_STRIDE),
+    ];
+    let (mut block, mut at) = (0, 0);
+    while block < blocks.len() {
+        let (base, queues, stride) = blocks[block];
+        let mut queue = 0;
+        while queue < queues {
+            doorbells[at] = Span {
+                start: (base + queue * stride + reg::DT) as u64,
+                len: 4,
+            };
+            at += 1;
+            queue += 1;
+        }
+        block += 1;
+    }
+    doorbells
+};
 
 const CTRL_RST: u32 = 1 << 26;
 const CTRL_PHY_RST: u32 = 1 << 31;

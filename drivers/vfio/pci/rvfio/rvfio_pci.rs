@@ -17,6 +17,7 @@ mod mig_region;
 mod mig_state;
 mod mig_stream;
 mod migration;
+mod mmap_rules;
 mod pasid_ats;
 mod pci_caps;
 mod vfio;

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The migration-time mmap rule, in pure code: which pages of a region must not be mapped by
+//! the user while the device is saving, the areas that may (the region's saving layout, as
+//! `VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING` publishes it), and whether a mapping conflicts.
+//!
+//! A personality names the registers it must see written while saving (for the igb, its
+//! queue doorbells); this module turns them into whole pages, since a mapping grants pages.
+
+/// A byte range of a region.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Span {
+    /// First byte.
+    pub(crate) start: u64,
+    /// Length in bytes.
+    pub(crate) len: u64,
+}
+
+impl Span {
+    /// The byte after the span; `None` if that does not fit in 64 bits.
+    fn end(self) -> Option<u64> {
+        self.start.checked_add(self.len)
+    }
+}
+
+/// Most page ranges a region may keep from the user while saving.
+pub(crate) const MAX_TRAPPED: usize = 8;
+
+/// The pages of a region the user must not map while saving: disjoint, sorted, page
+/// aligned, each at least a page long, all below the region's size.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct TrappedPages {
+    spans: [Span; MAX_TRAPPED],
+    count: usize,
+}
+
+/// Why a region's trapped pages cannot be computed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum LayoutError {
+    /// The page size is not a power of two.
+    BadPageSize,
+    /// A register lies past the end of the region, or has no bytes.
+    OutOfRegion,
+    /// More than [`MAX_TRAPPED`] page ranges after merging.
+    TooMany,
+}
+
+impl TrappedPages {
+    /// No page trapped: the whole region may stay mapped while saving.
+    pub(crate) const NONE: Self = Self {
+        spans: [Span { start: 0, len: 0 }; MAX_TRAPPED],
+        count: 0,
+    };
+
+    /// The pages of `registers`, each widened to whole pages of `page` bytes and merged
+    /// where they touch, in a region of `size` bytes. `registers` must be sorted by start.
+    pub(crate) fn of(registers: &[Span], size: u64, page: u64) -> Result<Self, LayoutError> {
+        if !page.is_power_of_two() {
+            return Err(LayoutError::BadPageSize);
+        }
+        let mut pages = Self::NONE;
+        for register in registers {
+            let end = register
+                .end()
+                .filter(|&end| end <= size && register.len > 0);
+            let end = end.ok_or(LayoutError::OutOfRegion)?;
+            let start = register.start & !(page - 1);
+            // `end <= size`, so rounding up overflows only past the top of the space; the
+            // last page then ends the region.
+            let end = end
+                .checked_next_multiple_of(page)
+                .unwrap_or(u64::MAX)
+                .min(size);
+            let last = pages.count.checked_sub(1).map(|i| &mut pages.spans[i]);
+            match last {
+                Some(last) if start <= last.start + last.len => {
+                    last.len = last.len.max(end - last.start);
+                }
+                _ => {
+                    let slot = pages
+                        .spans
+                        .get_mut(pages.count)
+                        .ok_or(LayoutError::TooMany)?;
+                    *slot = Span {
+                        start,
+                        len: end - start,
+                    };
+                    pages.count += 1;
+                }
+            }
+        }
+        Ok(pages)
+    }
+
+    /// The trapped page ranges.
+    pub(crate) fn spans(&self) -> &[Span] {
+        &self.spans[..self.count]
+    }
+
+    /// Whether a mapping of `len` bytes at `offset` covers a trapped page. A mapping that
+    /// would wrap past the top of the 64-bit space covers everything.
+    pub(crate) fn conflicts(&self, offset: u64, len: u64) -> bool {
+        if len == 0 {
+            return false;
+        }
+        let end = offset.saturating_add(len);
+        self.spans()
+            .iter()
+            .any(|page| offset < page.start + page.len && page.start < end)
+    }
+
+    /// The areas of a region of `size` bytes that may stay mapped while saving: the region
+    /// without its trapped pages, in order, empty gaps left out.
+    pub(crate) fn saving_areas(&self, size: u64) -> impl Iterator<Item = Span> + '_ {
+        let starts = core::iter::once(0).chain(self.spans().iter().map(|p| p.start + p.len));
+        let ends = self
+            .spans()
+            .iter()
+            .map(|p| p.start)
+            .chain(core::iter::once(size));
+        starts
+            .zip(ends)
+            .filter(|(start, end)| start < end)
+            .map(|(start, end)| Span {
+                start,
+                len: end - start,
+            })
+    }
+}
+
+#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_mmap_rules))]
+mod tests {
+    use super::*;
+
+    const PAGE: u64 = 4096;
+
+    fn span(start: u64, len: u64) -> Span {
+        Span { start, len }
+    }
+
+    #[test]
+    fn registers_widen_to_pages_and_merge() {
+        let registers = [
+            span(0x2818, 4),
+            span(0x2918, 4),
+            span(0x3818, 4),
+            span(0xc018, 4),
+            span(0xc3d8, 4),
+        ];
+        let pages = TrappedPages::of(&registers, 0x20000, PAGE).unwrap();
+        assert_eq!(pages.spans(), &[span(0x2000, 0x2000), span(0xc000, 0x1000)]);
+        // A register across a page edge traps both pages.
+        let pages = TrappedPages::of(&[span(0x1ffe, 4)], 0x20000, PAGE).unwrap();
+        assert_eq!(pages.spans(), &[span(0x1000, 0x2000)]);
+        // A region smaller than a page: the page ends with the region.
+        let pages = TrappedPages::of(&[span(0x10, 4)], 0x100, PAGE).unwrap();
+        assert_eq!(pages.spans(), &[span(0, 0x100)]);
+    }
+
+    #[test]
+    fn bad_layouts_are_refused() {
+        assert_eq!(
+            TrappedPages::of(&[span(0, 4)], 0x1000, 3000),
+            Err(LayoutError::BadPageSize)
+        );
+        assert_eq!(
+            TrappedPages::of(&[span(0x1ffe, 4)], 0x2000, PAGE),
+            Err(LayoutError::OutOfRegion)
+        );
+        assert_eq!(
+            TrappedPages::of(&[span(0x10, 0)], 0x2000, PAGE),
+            Err(LayoutError::OutOfRegion)
+        );
+        assert_eq!(
+            TrappedPages::of(&[span(u64::MAX - 1, 4)], u64::MAX, PAGE),
+            Err(LayoutError::OutOfRegion)
+        );
+        let mut many = [span(0, 4); MAX_TRAPPED + 1];
+        for (i, register) in many.iter_mut().enumerate() {
+            register.start = 2 * PAGE * i as u64;
+        }
+        assert_eq!(
+            TrappedPages::of(&many, 1 << 20, PAGE),
+            Err(LayoutError::TooMany)
+        );
+        assert!(TrappedPages::of(&many[..MAX_TRAPPED], 1 << 20, PAGE).is_ok());
+    }
+
+    #[test]
+    fn conflicts_at_page_edges() {
+        let pages = TrappedPages::of(&[span(0x2818, 4)], 0x20000, PAGE).unwrap();
+        // Up to the trapped page, from its end, around it, inside it, over it.
+        assert!(!pages.conflicts(0, 0x2000));
+        assert!(!pages.conflicts(0x3000, 0x1000));
+        assert!(pages.conflicts(0x1000, 0x1001));
+        assert!(pages.conflicts(0x2fff, 1));
+        assert!(pages.conflicts(0x2800, 4));
+        assert!(pages.conflicts(0, 0x20000));
+        // Zero length conflicts with nothing; a length that would wrap covers everything.
+        assert!(!pages.conflicts(0x2000, 0));
+        assert!(pages.conflicts(0x1000, u64::MAX));
+        assert!(!pages.conflicts(0x3000, u64::MAX - 0x3000));
+        assert!(!TrappedPages::NONE.conflicts(0, u64::MAX));
+    }
+
+    #[test]
+    fn igb_traps_the_four_doorbell_pages_of_bar_0() {
+        let pages = TrappedPages::of(&crate::igb::DOORBELLS, 0x20000, PAGE).unwrap();
+        assert_eq!(
+            pages.spans(),
+            &[
+                span(0x2000, 0x2000),
+                span(0xc000, 0x1000),
+                span(0xe000, 0x1000)
+            ]
+        );
+        // The registers the upstream selftests' igb driver maps besides its doorbells.
+        for register in [0x0000, 0x0008, 0x00d8, 0x0100, 0x1524, 0x1580, 0x5b00] {
+            assert!(!pages.conflicts(register & !(PAGE - 1), PAGE));
+        }
+    }
+
+    #[test]
+    fn saving_areas_are_the_rest_of_the_region() {
+        let registers = [span(0x2818, 4), span(0x3818, 4), span(0xe018, 4)];
+        let pages = TrappedPages::of(&registers, 0x20000, PAGE).unwrap();
+        let mut areas = [Span::default(); 4];
+        let mut count = 0;
+        for area in pages.saving_areas(0x20000) {
+            areas[count] = area;
+            count += 1;
+        }
+        assert_eq!(
+            &areas[..count],
+            &[span(0, 0x2000), span(0x4000, 0xa000), span(0xf000, 0x11000)]
+        );
+        // No trapped page: one area, the region; the region all trapped: none.
+        let mut whole = TrappedPages::NONE.saving_areas(0x4000);
+        assert_eq!(whole.next(), Some(span(0, 0x4000)));
+        assert_eq!(whole.next(), None);
+        let all = TrappedPages::of(&[span(0, 0x4000)], 0x4000, PAGE).unwrap();
+        assert_eq!(all.saving_areas(0x4000).next(), None);
+        // Trapped pages at both ends leave the middle.
+        let ends = TrappedPages::of(&[span(0, 4), span(0x3ffc, 4)], 0x4000, PAGE).unwrap();
+        let mut middle = ends.saving_areas(0x4000);
+        assert_eq!(middle.next(), Some(span(0x1000, 0x2000)));
+        assert_eq!(middle.next(), None);
+    }
+}
