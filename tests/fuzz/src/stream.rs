@@ -17,7 +17,7 @@ use crate::mig_stream::{
 };
 
 /// The device the fuzzed streams resume into; `run.sh` makes its seeds for this identity.
-pub const FUZZ_IDENTITY: Identity = Identity {
+const FUZZ_IDENTITY: Identity = Identity {
     personality: crate::igb::PERSONALITY,
     vendor: crate::igb::VENDOR_ID,
     device: crate::igb::DEVICE_ID,
