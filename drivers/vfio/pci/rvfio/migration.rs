@@ -19,7 +19,10 @@ use crate::igb;
 use crate::mig_region::{self, Field, DATA_OFFSET, DATA_SIZE};
 use crate::mig_state::{self, Effects, Features, MigState};
 use crate::mig_stream::{self, Buffer, Decoder, Identity, RecordKind, StreamError};
-use crate::vfio::{DataFd, DataSession, Direction, OpenDevice, RegionIo, Registers};
+use crate::mmap_rules::TrappedPages;
+use crate::vfio::{
+    DataFd, DataSession, Direction, MappingTracker, OpenDevice, RegionIo, Registers, BARS,
+};
 use crate::RvfioPci;
 
 /// The features every personality offers: P2P and pre-copy besides the mandatory states.
@@ -52,6 +55,10 @@ pub(crate) struct Migration {
     core: Mutex<MigCore>,
     #[pin]
     reset_pending: SpinLock<bool>,
+    /// The user's BAR mappings, which may not cover the pages the personality traps while
+    /// the device is saving.
+    #[pin]
+    mappings: MappingTracker,
 }
 
 /// The state under the lock.
@@ -107,14 +114,20 @@ impl Drop for Locked<'_> {
             *pending = false;
             drop(pending);
             self.reset();
+            self.mig.mappings.set_saving(false);
         }
     }
 }
 
 impl Migration {
     /// The migration side of a device whose personality is `igb`, identified by `model`, with
-    /// its PCI Express capability at `pcie`.
-    pub(crate) fn new(model: Identity, pcie: Option<u16>) -> impl PinInit<Self> {
+    /// its PCI Express capability at `pcie`, trapping the pages `trapped` of its BARs while
+    /// it saves.
+    pub(crate) fn new(
+        model: Identity,
+        pcie: Option<u16>,
+        trapped: [TrappedPages; BARS],
+    ) -> impl PinInit<Self> {
         pin_init!(Self {
             model,
             pcie,
@@ -125,7 +138,13 @@ impl Migration {
                 resume: None,
             }),
             reset_pending <- new_spinlock!(false),
+            mappings <- MappingTracker::new(trapped),
         })
+    }
+
+    /// The tracker of the user's BAR mappings.
+    pub(crate) fn mappings(&self) -> &MappingTracker {
+        &self.mappings
     }
 
     fn lock(&self) -> Locked<'_> {
@@ -155,6 +174,7 @@ impl Migration {
     /// Ends every session as the device closes; the next user finds it `RUNNING`.
     pub(crate) fn close(&self) {
         self.lock().reset();
+        self.mappings.set_saving(false);
     }
 
     /// The size of the stream `STOP_COPY` would produce (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`).
@@ -182,13 +202,23 @@ impl Migration {
         front: FrontEnd,
     ) -> Result<Option<DataFd>> {
         let mut core = self.lock();
-        let mut fd = None;
+        mig_state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
+        // The mmap rule is checked once, before the first arc, so that a refusal changes
+        // nothing; from then on no conflicting mapping can be made.
+        if target.is_saving() && !core.state.is_saving() {
+            self.mappings.start_saving()?;
+        }
+        let mut fd = Ok(None);
         while core.state != target {
             let next = mig_state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
-            fd = self.take_arc(dev, &mut core, next, front)?;
+            fd = self.take_arc(dev, &mut core, next, front);
+            if fd.is_err() {
+                break;
+            }
             core.state = next;
         }
-        Ok(fd)
+        self.mappings.set_saving(core.state.is_saving());
+        fd
     }
 
     /// Performs the one arc from `core.state` to `next`.

@@ -128,6 +128,75 @@ impl TrappedPages {
     }
 }
 
+/// One live user mapping of a region: a VMA, as the driver tracks it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Mapping {
+    /// The VMA, by address: an identity only, never dereferenced here.
+    pub(crate) vma: usize,
+    /// The address space the VMA is in, by address.
+    pub(crate) mm: usize,
+    /// The region index.
+    pub(crate) region: u32,
+    /// The VMA's virtual range, `start..end`.
+    pub(crate) virt: (usize, usize),
+    /// The offset in the region its first byte maps.
+    pub(crate) offset: u64,
+}
+
+impl Mapping {
+    /// The range of the region it maps.
+    pub(crate) fn span(&self) -> Span {
+        Span {
+            start: self.offset,
+            len: (self.virt.1 - self.virt.0) as u64,
+        }
+    }
+
+    /// What remains of `self` once `piece`, a new VMA split off it, is taken out: the kernel
+    /// opens the piece before it shrinks the original (`__split_vma`), so the original still
+    /// covers the piece, which lies at one end of it. `None` if `piece` is not such a piece:
+    /// a VMA of another address space (fork) or elsewhere (a move by mremap).
+    pub(crate) fn without(&self, piece: &Mapping) -> Option<Mapping> {
+        let (start, end) = self.virt;
+        let (piece_start, piece_end) = piece.virt;
+        if piece.vma == self.vma
+            || piece.mm != self.mm
+            || piece.region != self.region
+            || piece_start >= piece_end
+            || (piece_start, piece_end) == (start, end)
+        {
+            return None;
+        }
+        if piece_start == start && piece_end < end && piece.offset == self.offset {
+            // The piece is the lower part: the original keeps the upper.
+            Some(Mapping {
+                virt: (piece_end, end),
+                offset: self.offset + (piece_end - start) as u64,
+                ..*self
+            })
+        } else if piece_end == end
+            && piece_start > start
+            && piece.offset == self.offset + (piece_start - start) as u64
+        {
+            // The piece is the upper part: the original keeps the lower.
+            Some(Mapping {
+                virt: (start, piece_start),
+                ..*self
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// Where a new VMA of `opened` came from among the `live` ones: the index of the original it
+/// was split off, and what the original keeps. `None` for a fork's copy or a moved VMA.
+pub(crate) fn split_of(live: &[Mapping], opened: &Mapping) -> Option<(usize, Mapping)> {
+    live.iter()
+        .enumerate()
+        .find_map(|(i, original)| Some((i, original.without(opened)?)))
+}
+
 #[cfg(any(test, CONFIG_KUNIT))]
 #[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_mmap_rules))]
 mod tests {
@@ -219,6 +288,66 @@ mod tests {
         for register in [0x0000, 0x0008, 0x00d8, 0x0100, 0x1524, 0x1580, 0x5b00] {
             assert!(!pages.conflicts(register & !(PAGE - 1), PAGE));
         }
+    }
+
+    fn mapping(vma: usize, mm: usize, virt: (usize, usize), offset: u64) -> Mapping {
+        Mapping {
+            vma,
+            mm,
+            region: 0,
+            virt,
+            offset,
+        }
+    }
+
+    #[test]
+    fn splits_are_told_from_forks_and_moves() {
+        let original = mapping(1, 100, (0x10000, 0x30000), 0);
+        let live = [mapping(7, 100, (0x50000, 0x51000), 0x1000), original];
+        // Lower piece split off (munmap of the upper part, or mprotect): the original keeps
+        // the upper part, with its offset moved on.
+        let lower = mapping(2, 100, (0x10000, 0x12000), 0);
+        assert_eq!(
+            split_of(&live, &lower),
+            Some((1, mapping(1, 100, (0x12000, 0x30000), 0x2000)))
+        );
+        // Upper piece split off.
+        let upper = mapping(3, 100, (0x2e000, 0x30000), 0x1e000);
+        assert_eq!(
+            split_of(&live, &upper),
+            Some((1, mapping(1, 100, (0x10000, 0x2e000), 0)))
+        );
+        // A fork's copy: same range, another address space.
+        assert_eq!(
+            split_of(&live, &mapping(4, 200, (0x10000, 0x30000), 0)),
+            None
+        );
+        // A copy made by mremap: same address space, elsewhere.
+        assert_eq!(
+            split_of(&live, &mapping(5, 100, (0x70000, 0x90000), 0)),
+            None
+        );
+        // Not at an end, inconsistent offsets, another region, the original itself.
+        assert_eq!(
+            split_of(&live, &mapping(6, 100, (0x11000, 0x12000), 0x1000)),
+            None
+        );
+        assert_eq!(
+            split_of(&live, &mapping(6, 100, (0x10000, 0x12000), 0x1000)),
+            None
+        );
+        assert_eq!(
+            split_of(&live, &mapping(6, 100, (0x2e000, 0x30000), 0x2000)),
+            None
+        );
+        let other_region = Mapping { region: 2, ..lower };
+        assert_eq!(split_of(&live, &other_region), None);
+        assert_eq!(split_of(&live, &original), None);
+        // The spans of what results.
+        assert_eq!(
+            original.without(&lower).map(|kept| kept.span()),
+            Some(span(0x2000, 0x1e000))
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! the `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` device feature reports what the device can do
 //! with PASID, ATS and PRI and where extended config space is free ([`pasid_ats`]).
 
-use kernel::{prelude::*, uaccess::UserSlice};
+use kernel::{page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
 
 mod bytes;
 mod config_view;
@@ -26,6 +26,7 @@ use config_view::{ExtLayout, PasidHiding, UserView};
 use mig_state::{Features, MigState};
 use mig_stream::Identity;
 use migration::Migration;
+use mmap_rules::TrappedPages;
 use pasid_ats::{PhysicalCaps, Report, Request};
 use pci_caps::{layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
 
@@ -114,6 +115,12 @@ impl vfio::VfioPciOps for RvfioPci {
         }
     }
 
+    fn mappings(data: &Self::Data) -> Option<&vfio::MappingTracker> {
+        data.migration
+            .as_ref()
+            .map(|migration| migration.mappings())
+    }
+
     fn migration_region_access(
         dev: &vfio::OpenDevice<'_, Self>,
         offset: u64,
@@ -141,9 +148,21 @@ fn migration_of(
     if (model.vendor, model.device) != (igb::VENDOR_ID, igb::DEVICE_ID) {
         return Ok(None);
     }
+    let mut trapped = [TrappedPages::NONE; vfio::BARS];
+    match TrappedPages::of(&igb::DOORBELLS, config.bar_len(0), PAGE_SIZE as u64) {
+        Ok(doorbells) => trapped[0] = doorbells,
+        Err(err) => {
+            dev_warn!(
+                config.device(),
+                "migration: BAR 0 does not fit igb: {:?}\n",
+                err
+            );
+            return Ok(None);
+        }
+    }
     dev_info!(config.device(), "migration: igb personality\n");
     Ok(Some(KBox::pin_init(
-        Migration::new(model, pcie),
+        Migration::new(model, pcie, trapped),
         GFP_KERNEL,
     )?))
 }

@@ -54,6 +54,22 @@ impl PciConfig<'_> {
     }
 }
 
+impl PciConfig<'_> {
+    /// The length of standard BAR `bar` (0 if it is not implemented).
+    pub(crate) fn bar_len(&self, bar: usize) -> u64 {
+        // SAFETY: By the type invariant, `pdev` is valid; its resources are set up before a
+        // driver binds and do not change while it is bound.
+        let resource = unsafe { (*self.pdev).resource.get(bar) };
+        resource.map_or(0, |r| {
+            if r.end > r.start {
+                r.end - r.start + 1
+            } else {
+                0
+            }
+        })
+    }
+}
+
 impl ConfigSpace for PciConfig<'_> {
     fn size(&self) -> u16 {
         // SAFETY: By the type invariant, `pdev` is valid. `cfg_size` is 256 or 4096.

@@ -14,7 +14,10 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, config_access, CoreConfig, DataFd, PciConfig, RegionIo, Registers};
+use super::{
+    bindings as vfio, config_access, CoreConfig, DataFd, MappingTracker, PciConfig, RegionIo,
+    Registers,
+};
 use crate::{config_view::PasidHiding, mig_state::Features, pci_caps::ConfigSpace};
 
 /// The behaviour of a vfio-pci variant driver.
@@ -74,6 +77,12 @@ pub(crate) trait VfioPciOps: Sized + 'static {
     /// Called as the last user closes the device, before the core disables it.
     fn close_device(dev: &OpenDevice<'_, Self>);
 
+    /// The tracker of the user's BAR mappings of the device whose data is `data`, for a
+    /// device whose mappings obey a rule while it saves; `None` maps as `vfio-pci` does.
+    fn mappings(_data: &Self::Data) -> Option<&MappingTracker> {
+        None
+    }
+
     /// Serves an access to the v1 migration region of a device with migration features:
     /// `offset` bytes into the region, in or out of `io`.
     fn migration_region_access(dev: &OpenDevice<'_, Self>, offset: u64, io: RegionIo<'_>)
@@ -109,11 +118,11 @@ impl<T: VfioPciOps> CoreDevice<T> {
         open_device: Some(Self::open_device_callback),
         close_device: Some(Self::close_device_callback),
         ioctl: Some(vfio::vfio_pci_core_ioctl),
-        get_region_info_caps: Some(vfio::vfio_pci_ioctl_get_region_info),
+        get_region_info_caps: Some(Self::region_info_callback),
         device_feature: Some(Self::device_feature_callback),
         read: Some(Self::read_callback),
         write: Some(Self::write_callback),
-        mmap: Some(vfio::vfio_pci_core_mmap),
+        mmap: Some(Self::mmap_callback),
         request: Some(vfio::vfio_pci_core_request),
         match_: Some(vfio::vfio_pci_core_match),
         match_token_uuid: Some(vfio::vfio_pci_core_match_token_uuid),
@@ -139,6 +148,11 @@ impl<T: VfioPciOps> CoreDevice<T> {
         reset_done: Some(Self::reset_done_callback),
         ..pin_init::zeroed()
     };
+
+    /// The variant driver's data of the device.
+    pub(super) fn data(&self) -> &T::Data {
+        &self.data
+    }
 
     pub(super) fn core_ptr(&self) -> *mut vfio::vfio_pci_core_device {
         self.core.get()

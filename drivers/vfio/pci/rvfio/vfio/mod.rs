@@ -12,6 +12,7 @@ mod config;
 mod config_access;
 mod core_device;
 mod dev_region;
+mod mappings;
 mod mig_file;
 #[cfg(CONFIG_KUNIT)]
 mod mig_upstream;
@@ -21,6 +22,7 @@ mod registers;
 pub(crate) use config::{CoreConfig, PciConfig};
 pub(crate) use core_device::{CoreDevice, OpenDevice, VfioPciOps};
 pub(crate) use dev_region::RegionIo;
+pub(crate) use mappings::{MappingTracker, BARS};
 pub(crate) use mig_file::{DataFd, DataSession, Direction};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
 pub(crate) use registers::Registers;
@@ -38,6 +40,13 @@ const _: () = {
     assert!(FEATURE_SET == bindings::VFIO_DEVICE_FEATURE_SET);
     assert!(FEATURE_PROBE == bindings::VFIO_DEVICE_FEATURE_PROBE);
 };
+
+// The capability ID the region info uses is the one the uAPI header defines, outside
+// upstream's; its payload is upstream's sparse-mmap capability.
+const _: () = assert!(
+    core::mem::size_of::<bindings::vfio_region_info_cap_sparse_mmap>() == 16
+        && core::mem::size_of::<bindings::vfio_region_sparse_mmap_area>() == 16
+);
 
 // The v1 layout the pure code serves must be upstream's `struct vfio_device_migration_info`.
 const _: () = {
