@@ -21,7 +21,7 @@
  * Fills @areas with the saving layout of BAR @bar and returns how many areas
  * it has; -1 if the BAR has no such capability.
  */
-static int saving_areas(struct vfio_pci_device *device, int bar,
+static inline int saving_areas(struct vfio_pci_device *device, int bar,
 			struct vfio_region_sparse_mmap_area *areas)
 {
 	unsigned char buf[1024] = { 0 };
@@ -52,7 +52,7 @@ static int saving_areas(struct vfio_pci_device *device, int bar,
  * Unmaps the pages of BAR @bar's mapping outside its saving layout; returns
  * how many bytes it unmapped.
  */
-static __u64 adopt_saving_layout(struct vfio_pci_device *device, int bar)
+static inline __u64 adopt_saving_layout(struct vfio_pci_device *device, int bar)
 {
 	struct vfio_region_sparse_mmap_area areas[SAVING_MAX_AREAS];
 	struct vfio_pci_bar *mapped = &device->bars[bar];

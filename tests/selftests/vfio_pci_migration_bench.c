@@ -25,6 +25,7 @@
 
 #include <libvfio.h>
 
+#include "migration_uapi.h"
 #include "saving_layout.h"
 
 #define MAX_ROUNDS 100
@@ -66,18 +67,12 @@ static double median(double *samples, int count)
 }
 
 /* Sets the migration state and returns the data fd it opened, or -1. */
-static int set_state(struct vfio_pci_device *device, __u32 state)
+static int state_fd(struct vfio_pci_device *device, __u32 state)
 {
-	unsigned char buf[sizeof(struct vfio_device_feature) +
-			  sizeof(struct vfio_device_feature_mig_state)] = { 0 };
-	struct vfio_device_feature *feature = (void *)buf;
-	struct vfio_device_feature_mig_state *mig = (void *)feature->data;
+	int fd;
 
-	feature->argsz = sizeof(buf);
-	feature->flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	mig->device_state = state;
-	ioctl_assert(device->fd, VFIO_DEVICE_FEATURE, feature);
-	return mig->data_fd;
+	VFIO_ASSERT_EQ(set_state(device, state, &fd), 0, "state %u\n", state);
+	return fd;
 }
 
 /* Reads @fd until the end of the stream or, in pre-copy, its temporary end. */
@@ -113,21 +108,21 @@ static size_t round_trip(struct vfio_pci_device *device, double *t)
 	int save, resume;
 
 #define TIMED(arc, expr) do { start = now_us(); expr; t[arc] = now_us() - start; } while (0)
-	TIMED(TO_RUNNING_P2P, set_state(device, VFIO_DEVICE_STATE_RUNNING_P2P));
-	TIMED(P2P_TO_STOP, set_state(device, VFIO_DEVICE_STATE_STOP));
-	TIMED(STOP_TO_RUNNING, set_state(device, VFIO_DEVICE_STATE_RUNNING));
+	TIMED(TO_RUNNING_P2P, state_fd(device, VFIO_DEVICE_STATE_RUNNING_P2P));
+	TIMED(P2P_TO_STOP, state_fd(device, VFIO_DEVICE_STATE_STOP));
+	TIMED(STOP_TO_RUNNING, state_fd(device, VFIO_DEVICE_STATE_RUNNING));
 
-	TIMED(TO_PRE_COPY, save = set_state(device, VFIO_DEVICE_STATE_PRE_COPY));
+	TIMED(TO_PRE_COPY, save = state_fd(device, VFIO_DEVICE_STATE_PRE_COPY));
 	TIMED(READ_PRE_COPY, size = read_all(save, stream, sizeof(stream)));
-	TIMED(TO_STOP_COPY, set_state(device, VFIO_DEVICE_STATE_STOP_COPY));
+	TIMED(TO_STOP_COPY, state_fd(device, VFIO_DEVICE_STATE_STOP_COPY));
 	TIMED(READ_FINAL, size += read_all(save, stream + size, sizeof(stream) - size));
-	TIMED(STOP_COPY_TO_STOP, set_state(device, VFIO_DEVICE_STATE_STOP));
+	TIMED(STOP_COPY_TO_STOP, state_fd(device, VFIO_DEVICE_STATE_STOP));
 	close(save);
 
-	TIMED(TO_RESUMING, resume = set_state(device, VFIO_DEVICE_STATE_RESUMING));
+	TIMED(TO_RESUMING, resume = state_fd(device, VFIO_DEVICE_STATE_RESUMING));
 	TIMED(WRITE_STREAM, write_all(resume, stream, size));
-	TIMED(RESUMING_TO_STOP, set_state(device, VFIO_DEVICE_STATE_STOP));
-	TIMED(RESUMED_TO_RUNNING, set_state(device, VFIO_DEVICE_STATE_RUNNING));
+	TIMED(RESUMING_TO_STOP, state_fd(device, VFIO_DEVICE_STATE_STOP));
+	TIMED(RESUMED_TO_RUNNING, state_fd(device, VFIO_DEVICE_STATE_RUNNING));
 	close(resume);
 #undef TIMED
 	return size;

@@ -34,6 +34,7 @@
 #include "kselftest_harness.h"
 #include "e1000_defines.h"
 #include "e1000_regs.h"
+#include "migration_uapi.h"
 #include "saving_layout.h"
 
 static const char *source_bdf, *target_bdf, *other_layout_bdf;
@@ -48,55 +49,6 @@ struct stream {
 	unsigned char bytes[STREAM_MAX];
 	size_t size;
 };
-
-/* VFIO_DEVICE_FEATURE with @payload; returns 0 or the errno. */
-static int device_feature(int fd, __u32 flags, void *payload, size_t size)
-{
-	unsigned char buf[sizeof(struct vfio_device_feature) + 16] = { 0 };
-	struct vfio_device_feature *feature = (void *)buf;
-	int ret;
-
-	VFIO_ASSERT_LE(size, 16);
-	feature->argsz = sizeof(*feature) + size;
-	feature->flags = flags;
-	memcpy(feature->data, payload, size);
-	ret = ioctl(fd, VFIO_DEVICE_FEATURE, feature) ? errno : 0;
-	memcpy(payload, feature->data, size);
-	return ret;
-}
-
-/*
- * Sets the migration state; returns 0 or the errno. *@data_fd gets the data
- * fd the transition opened, or -1.
- */
-static int set_state(struct vfio_pci_device *device, __u32 state, int *data_fd)
-{
-	struct vfio_device_feature_mig_state mig = { .device_state = state };
-	int ret;
-
-	ret = device_feature(device->fd, VFIO_DEVICE_FEATURE_SET |
-			     VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &mig, sizeof(mig));
-	*data_fd = ret ? -1 : mig.data_fd;
-	return ret;
-}
-
-/* Sets a state that opens no data fd, and asserts it was reached. */
-static void reach(struct vfio_pci_device *device, __u32 state)
-{
-	int fd;
-
-	VFIO_ASSERT_EQ(set_state(device, state, &fd), 0, "state %u\n", state);
-	VFIO_ASSERT_EQ(fd, -1);
-}
-
-static __u32 get_state(struct vfio_pci_device *device)
-{
-	struct vfio_device_feature_mig_state mig = { 0 };
-
-	VFIO_ASSERT_EQ(device_feature(device->fd, VFIO_DEVICE_FEATURE_GET |
-				      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &mig, sizeof(mig)), 0);
-	return mig.device_state;
-}
 
 /*
  * Appends what @fd has to @stream until the end of the stream (read returns
@@ -443,35 +395,6 @@ TEST_F_TIMEOUT(migration, posted_work_moves_to_target, 120)
  * with upstream's struct vfio_device_migration_info at its start.
  */
 #define V1_FIELD(field) offsetof(struct vfio_device_migration_info, field)
-
-/* Offset of @device's migration region in its fd, and its size in *@size. */
-static __u64 v1_region(struct vfio_pci_device *device, __u64 *size)
-{
-	for (__u32 index = VFIO_PCI_NUM_REGIONS; index < device->info.num_regions; index++) {
-		unsigned char buf[256] = { 0 };
-		struct vfio_region_info *info = (void *)buf;
-		struct vfio_info_cap_header *cap;
-
-		info->argsz = sizeof(buf);
-		info->index = index;
-		ioctl_assert(device->fd, VFIO_DEVICE_GET_REGION_INFO, info);
-		VFIO_ASSERT_LE(info->argsz, sizeof(buf));
-		if (!(info->flags & VFIO_REGION_INFO_FLAG_CAPS))
-			continue;
-		for (__u32 at = info->cap_offset; at; at = cap->next) {
-			struct vfio_region_info_cap_type *type = (void *)(buf + at);
-
-			cap = &type->header;
-			if (cap->id == VFIO_REGION_INFO_CAP_TYPE &&
-			    type->type == VFIO_REGION_TYPE_MIGRATION_DEPRECATED &&
-			    type->subtype == VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED) {
-				*size = info->size;
-				return info->offset;
-			}
-		}
-	}
-	VFIO_FAIL("%s has no migration region\n", device->bdf);
-}
 
 /* pread/pwrite of a header field or data; returns 0 or the errno. */
 static int v1_access(struct vfio_pci_device *device, bool write, __u64 at, void *data,

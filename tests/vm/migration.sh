@@ -23,6 +23,12 @@ status=$?
 tap_results "" </tmp/mig.tap
 check migration_test_exit test "$status" -eq 0
 
+# The migration-time mmap rule on the first igb.
+"$bin/vfio_pci_mmap_rule_test" "$RVFIO_IGB0" >/tmp/rule.tap 2>&1
+status=$?
+tap_results "" </tmp/rule.tap
+check mmap_rule_test_exit test "$status" -eq 0
+
 for bdf in "$RVFIO_IGB0" "$RVFIO_VIRTIO" "$RVFIO_IGB1" "$RVFIO_IGB_NOFLR"; do
 	unbind "$bdf"
 done
