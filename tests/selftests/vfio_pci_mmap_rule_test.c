@@ -11,6 +11,8 @@
  * new mapping of such a page fails with EBUSY and other pages still map.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -214,6 +216,63 @@ TEST_F(mmap_rule, mremap_is_refused)
 	ASSERT_NE(0, readl(page + STATUS));
 	ASSERT_EQ(0, munmap(page, PAGE));
 	ASSERT_EQ(0, munmap(elsewhere, PAGE));
+}
+
+/* The count of doorbell writes the driver saw through the region's write path. */
+static unsigned long doorbell_writes(const char *bdf)
+{
+	char path[128];
+	unsigned long count = ~0ul;
+	FILE *file;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/rvfio-pci-%s/doorbell_writes", bdf);
+	file = fopen(path, "r");
+	VFIO_ASSERT_NOT_NULL(file, "%s: %s\n", path, strerror(errno));
+	/* Not inside the assertion: its expression becomes part of a format string. */
+	int scanned = fscanf(file, "%lu", &count);
+
+	VFIO_ASSERT_EQ(scanned, 1);
+	fclose(file);
+	return count;
+}
+
+/* Writes @value to BAR 0 at @offset through the region's write path. */
+static void bar0_pwrite(struct vfio_pci_device *device, __u64 offset, const void *value,
+			size_t size)
+{
+	VFIO_ASSERT_EQ(pwrite(device->fd, value, size, device->bars[0].info.offset + offset),
+		       (ssize_t)size);
+}
+
+/*
+ * While saving, doorbell writes come through the region's write path, reach
+ * the device and are counted: one per doorbell a write covers whole.
+ */
+TEST_F(mmap_rule, trapped_doorbell_writes_are_counted)
+{
+	__u32 tail = 0, value;
+	__u64 both = 0;
+	unsigned long before;
+
+	adopt_saving_layout(self->device, 0);
+	ASSERT_EQ(0, enter(self->device, VFIO_DEVICE_STATE_PRE_COPY));
+	before = doorbell_writes(self->device->bdf);
+	for (int i = 0; i < 5; i++)
+		bar0_pwrite(self->device, 0xe018, &tail, 4);	/* TDT(0) */
+	bar0_pwrite(self->device, 0xc018, &tail, 4);		/* RDT(0) */
+	bar0_pwrite(self->device, 0x3818, &tail, 4);		/* legacy TDT(0) */
+	bar0_pwrite(self->device, 0xe014, &both, 8);		/* TDH(0) high half and TDT(0) */
+	bar0_pwrite(self->device, 0xe010, &tail, 4);		/* TDH(0): not a doorbell */
+	ASSERT_EQ(4, pread(self->device->fd, &value, 4,
+			   self->device->bars[0].info.offset + 0xe018));
+	ASSERT_EQ(before + 8, doorbell_writes(self->device->bdf));
+	/* They reached the device: the tail reads back. */
+	tail = 7;
+	bar0_pwrite(self->device, 0xe018, &tail, 4);
+	ASSERT_EQ(4, pread(self->device->fd, &value, 4,
+			   self->device->bars[0].info.offset + 0xe018));
+	ASSERT_EQ(7, value);
+	ASSERT_EQ(before + 9, doorbell_writes(self->device->bdf));
 }
 
 #define RACE_ROUNDS 2000

@@ -8,8 +8,10 @@
 //! [`mig_stream`] frames and checks the stream, the personality ([`igb`]) says which
 //! registers hold the state. This file sequences them under the lock.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use kernel::{
-    new_mutex, new_spinlock,
+    debugfs, fmt, new_mutex, new_spinlock,
     prelude::*,
     sync::{Arc, Mutex, SpinLock},
 };
@@ -19,7 +21,7 @@ use crate::igb;
 use crate::mig_region::{self, Field, DATA_OFFSET, DATA_SIZE};
 use crate::mig_state::{self, Effects, Features, MigState};
 use crate::mig_stream::{self, Buffer, Decoder, Identity, RecordKind, StreamError};
-use crate::mmap_rules::TrappedPages;
+use crate::mmap_rules::{registers_written, TrappedPages};
 use crate::vfio::{
     DataFd, DataSession, Direction, MappingTracker, OpenDevice, RegionIo, Registers, BARS,
 };
@@ -59,6 +61,25 @@ pub(crate) struct Migration {
     /// the device is saving.
     #[pin]
     mappings: MappingTracker,
+    /// The doorbell writes that came through the region's write path, in debugfs.
+    #[pin]
+    doorbell_writes: debugfs::File<DoorbellWrites>,
+}
+
+/// A count of doorbell writes, shown in debugfs as a decimal number.
+pub(crate) struct DoorbellWrites(AtomicU64);
+
+impl DoorbellWrites {
+    /// No write yet.
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+}
+
+impl fmt::Debug for DoorbellWrites {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.load(Ordering::Relaxed))
+    }
 }
 
 /// The state under the lock.
@@ -123,11 +144,12 @@ impl Migration {
     /// The migration side of a device whose personality is `igb`, identified by `model`, with
     /// its PCI Express capability at `pcie`, trapping the pages `trapped` of its BARs while
     /// it saves.
-    pub(crate) fn new(
+    pub(crate) fn new<'a>(
         model: Identity,
         pcie: Option<u16>,
         trapped: [TrappedPages; BARS],
-    ) -> impl PinInit<Self> {
+        doorbell_writes: impl PinInit<debugfs::File<DoorbellWrites>> + 'a,
+    ) -> impl PinInit<Self> + 'a {
         pin_init!(Self {
             model,
             pcie,
@@ -139,7 +161,19 @@ impl Migration {
             }),
             reset_pending <- new_spinlock!(false),
             mappings <- MappingTracker::new(trapped),
+            doorbell_writes <- doorbell_writes,
         })
+    }
+
+    /// Counts the doorbells a write through BAR `bar`'s region path covered: the writes the
+    /// driver sees because their pages are trapped while saving.
+    pub(crate) fn bar_written(&self, bar: usize, offset: u64, len: usize) {
+        if bar == 0 {
+            let doorbells = registers_written(&igb::DOORBELLS, offset, len as u64);
+            self.doorbell_writes
+                .0
+                .fetch_add(doorbells as u64, Ordering::Relaxed);
+        }
     }
 
     /// The tracker of the user's BAR mappings.

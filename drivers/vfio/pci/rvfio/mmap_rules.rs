@@ -128,6 +128,15 @@ impl TrappedPages {
     }
 }
 
+/// How many of `registers` a write of `len` bytes at `offset` covers whole.
+pub(crate) fn registers_written(registers: &[Span], offset: u64, len: u64) -> usize {
+    let end = offset.saturating_add(len);
+    registers
+        .iter()
+        .filter(|r| offset <= r.start && r.end().is_some_and(|r_end| r_end <= end))
+        .count()
+}
+
 /// One live user mapping of a region: a VMA, as the driver tracks it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Mapping {
@@ -348,6 +357,21 @@ mod tests {
             original.without(&lower).map(|kept| kept.span()),
             Some(span(0x2000, 0x1e000))
         );
+    }
+
+    #[test]
+    fn writes_count_the_registers_they_cover() {
+        let doorbells = &crate::igb::DOORBELLS;
+        // TDT(0), alone, with the dword before, in halves; RDT(0) to RDT(3) in one write.
+        assert_eq!(registers_written(doorbells, 0xe018, 4), 1);
+        assert_eq!(registers_written(doorbells, 0xe014, 8), 1);
+        assert_eq!(registers_written(doorbells, 0xe018, 2), 0);
+        assert_eq!(registers_written(doorbells, 0xe01a, 2), 0);
+        assert_eq!(registers_written(doorbells, 0xc000, 0x100), 4);
+        // TDH(0), beside it; nothing; a length that would wrap.
+        assert_eq!(registers_written(doorbells, 0xe010, 4), 0);
+        assert_eq!(registers_written(doorbells, 0xe018, 0), 0);
+        assert_eq!(registers_written(doorbells, 0xe018, u64::MAX), 16);
     }
 
     #[test]

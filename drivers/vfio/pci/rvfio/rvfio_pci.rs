@@ -8,7 +8,7 @@
 //! the `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` device feature reports what the device can do
 //! with PASID, ATS and PRI and where extended config space is free ([`pasid_ats`]).
 
-use kernel::{page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
+use kernel::{page::PAGE_SIZE, prelude::*, str::CString, uaccess::UserSlice};
 
 mod bytes;
 mod config_view;
@@ -25,7 +25,7 @@ mod vfio;
 use config_view::{ExtLayout, PasidHiding, UserView};
 use mig_state::{Features, MigState};
 use mig_stream::Identity;
-use migration::Migration;
+use migration::{DoorbellWrites, Migration};
 use mmap_rules::TrappedPages;
 use pasid_ats::{PhysicalCaps, Report, Request};
 use pci_caps::{layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
@@ -121,6 +121,12 @@ impl vfio::VfioPciOps for RvfioPci {
             .map(|migration| migration.mappings())
     }
 
+    fn bar_written(dev: &vfio::OpenDevice<'_, Self>, bar: usize, offset: u64, len: usize) {
+        if let Some(migration) = &dev.data().migration {
+            migration.bar_written(bar, offset, len);
+        }
+    }
+
     fn migration_region_access(
         dev: &vfio::OpenDevice<'_, Self>,
         offset: u64,
@@ -161,8 +167,12 @@ fn migration_of(
         }
     }
     dev_info!(config.device(), "migration: igb personality\n");
+    // /sys/kernel/debug/rvfio-pci-<device>/doorbell_writes (Documentation/migration.rst).
+    let name = CString::try_from_fmt(fmt!("rvfio-pci-{}", config.device().name()))?;
+    let dir = kernel::debugfs::Dir::new(&name);
+    let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
     Ok(Some(KBox::pin_init(
-        Migration::new(model, pcie, trapped),
+        Migration::new(model, pcie, trapped, doorbell_writes),
         GFP_KERNEL,
     )?))
 }

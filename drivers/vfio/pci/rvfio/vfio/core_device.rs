@@ -16,7 +16,7 @@ use kernel::{
 
 use super::{
     bindings as vfio, config_access, CoreConfig, DataFd, MappingTracker, PciConfig, RegionIo,
-    Registers,
+    Registers, OFFSET_MASK,
 };
 use crate::{config_view::PasidHiding, mig_state::Features, pci_caps::ConfigSpace};
 
@@ -82,6 +82,10 @@ pub(crate) trait VfioPciOps: Sized + 'static {
     fn mappings(_data: &Self::Data) -> Option<&MappingTracker> {
         None
     }
+
+    /// Called after the user wrote `len` bytes at `offset` of BAR `bar` through the region's
+    /// write path (not through a mapping).
+    fn bar_written(_dev: &OpenDevice<'_, Self>, _bar: usize, _offset: u64, _len: usize) {}
 
     /// Serves an access to the v1 migration region of a device with migration features:
     /// `offset` bytes into the region, in or out of `io`.
@@ -421,8 +425,24 @@ impl<T: VfioPciOps> CoreDevice<T> {
             Some((offset, hiding)) => unsafe {
                 config_access::write(&hiding, offset, vdev, buf, count, ppos)
             },
-            // SAFETY: The arguments are VFIO's, passed on unchanged.
-            None => unsafe { vfio::vfio_pci_core_write(vdev, buf, count, ppos) },
+            None => {
+                // SAFETY: `ppos` is VFIO's valid file position; read before the core moves it.
+                let pos = unsafe { *ppos };
+                // SAFETY: The arguments are VFIO's, passed on unchanged.
+                let written = unsafe { vfio::vfio_pci_core_write(vdev, buf, count, ppos) };
+                let bar = pos >> vfio::VFIO_PCI_OFFSET_SHIFT;
+                if written > 0 && (0..super::BARS as i64).contains(&bar) {
+                    // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
+                    let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+                    T::bar_written(
+                        &dev,
+                        bar as usize,
+                        (pos & OFFSET_MASK) as u64,
+                        written as usize,
+                    );
+                }
+                written
+            }
         }
     }
 }
