@@ -219,7 +219,7 @@ TEST_F(mmap_rule, mremap_is_refused)
 }
 
 /* The count of doorbell writes the driver saw through the region's write path. */
-static unsigned long doorbell_writes(const char *bdf)
+static unsigned long doorbells_counted(const char *bdf)
 {
 	char path[128];
 	unsigned long count = ~0ul;
@@ -256,7 +256,7 @@ TEST_F(mmap_rule, trapped_doorbell_writes_are_counted)
 
 	adopt_saving_layout(self->device, 0);
 	ASSERT_EQ(0, enter(self->device, VFIO_DEVICE_STATE_PRE_COPY));
-	before = doorbell_writes(self->device->bdf);
+	before = doorbells_counted(self->device->bdf);
 	for (int i = 0; i < 5; i++)
 		bar0_pwrite(self->device, 0xe018, &tail, 4);	/* TDT(0) */
 	bar0_pwrite(self->device, 0xc018, &tail, 4);		/* RDT(0) */
@@ -265,14 +265,14 @@ TEST_F(mmap_rule, trapped_doorbell_writes_are_counted)
 	bar0_pwrite(self->device, 0xe010, &tail, 4);		/* TDH(0): not a doorbell */
 	ASSERT_EQ(4, pread(self->device->fd, &value, 4,
 			   self->device->bars[0].info.offset + 0xe018));
-	ASSERT_EQ(before + 8, doorbell_writes(self->device->bdf));
+	ASSERT_EQ(before + 8, doorbells_counted(self->device->bdf));
 	/* They reached the device: the tail reads back. */
 	tail = 7;
 	bar0_pwrite(self->device, 0xe018, &tail, 4);
 	ASSERT_EQ(4, pread(self->device->fd, &value, 4,
 			   self->device->bars[0].info.offset + 0xe018));
 	ASSERT_EQ(7, value);
-	ASSERT_EQ(before + 9, doorbell_writes(self->device->bdf));
+	ASSERT_EQ(before + 9, doorbells_counted(self->device->bdf));
 }
 
 #define RACE_ROUNDS 2000
