@@ -122,13 +122,19 @@ struct rvfio_device_feature_pci_pasid_ats {
 #define RVFIO_DEVICE_STATE_V1_P2P		(1U << 3)
 
 /*
- * VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING (work in progress, issue 5): the
- * areas of a region that may stay mapped while the device is saving (v2
- * PRE_COPY, PRE_COPY_P2P, STOP_COPY; v1 _SAVING). Same payload as
- * VFIO_REGION_INFO_CAP_SPARSE_MMAP (struct vfio_region_info_cap_sparse_mmap);
- * that capability stays the runtime layout. The ID is taken from the top of
- * the 16-bit capability ID space, as RVFIO_DEVICE_FEATURE_BASE is: upstream
- * allocates region-info capability IDs from 1 up (5 in Linux 7.3).
+ * VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING: the areas of a region that may
+ * stay mapped while the device is saving (v2 PRE_COPY, PRE_COPY_P2P,
+ * STOP_COPY; v1 _SAVING). Same payload as VFIO_REGION_INFO_CAP_SPARSE_MMAP
+ * (struct vfio_region_info_cap_sparse_mmap, version 1); that capability stays
+ * the runtime layout. Published on every mmap-able BAR of a device with
+ * migration. Entering a saving state fails with EBUSY, and changes nothing,
+ * while any mapping of the device covers a page outside these areas; while
+ * saving, mmap of such a page fails with EBUSY. Accesses to those pages go
+ * through the region's read/write path. See Documentation/migration.rst.
+ *
+ * The ID is taken from the top of the 16-bit capability ID space, as
+ * RVFIO_DEVICE_FEATURE_BASE is: upstream allocates region-info capability
+ * IDs from 1 up (5 in Linux 7.3).
  */
 #define VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING	0xf000
 
