@@ -63,30 +63,45 @@ static inline __u32 get_state(struct vfio_pci_device *device)
 	return mig.device_state;
 }
 
+/*
+ * Reads region @index's info, with its capabilities, into @buf (@size bytes)
+ * and returns the first capability with @id, or NULL.
+ */
+static inline struct vfio_info_cap_header *region_cap(struct vfio_pci_device *device,
+						      __u32 index, __u16 id, void *buf,
+						      size_t size)
+{
+	struct vfio_region_info *info = buf;
+	struct vfio_info_cap_header *cap;
+
+	memset(buf, 0, size);
+	info->argsz = size;
+	info->index = index;
+	ioctl_assert(device->fd, VFIO_DEVICE_GET_REGION_INFO, info);
+	VFIO_ASSERT_LE(info->argsz, size);
+	if (!(info->flags & VFIO_REGION_INFO_FLAG_CAPS))
+		return NULL;
+	for (__u32 at = info->cap_offset; at; at = cap->next) {
+		cap = buf + at;
+		if (cap->id == id)
+			return cap;
+	}
+	return NULL;
+}
+
 /* Offset of @device's migration region in its fd, and its size in *@size. */
 static inline __u64 v1_region(struct vfio_pci_device *device, __u64 *size)
 {
 	for (__u32 index = VFIO_PCI_NUM_REGIONS; index < device->info.num_regions; index++) {
-		unsigned char buf[256] = { 0 };
+		unsigned char buf[256];
 		struct vfio_region_info *info = (void *)buf;
-		struct vfio_info_cap_header *cap;
+		struct vfio_region_info_cap_type *type = (void *)region_cap(
+			device, index, VFIO_REGION_INFO_CAP_TYPE, buf, sizeof(buf));
 
-		info->argsz = sizeof(buf);
-		info->index = index;
-		ioctl_assert(device->fd, VFIO_DEVICE_GET_REGION_INFO, info);
-		VFIO_ASSERT_LE(info->argsz, sizeof(buf));
-		if (!(info->flags & VFIO_REGION_INFO_FLAG_CAPS))
-			continue;
-		for (__u32 at = info->cap_offset; at; at = cap->next) {
-			struct vfio_region_info_cap_type *type = (void *)(buf + at);
-
-			cap = &type->header;
-			if (cap->id == VFIO_REGION_INFO_CAP_TYPE &&
-			    type->type == VFIO_REGION_TYPE_MIGRATION_DEPRECATED &&
-			    type->subtype == VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED) {
-				*size = info->size;
-				return info->offset;
-			}
+		if (type && type->type == VFIO_REGION_TYPE_MIGRATION_DEPRECATED &&
+		    type->subtype == VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED) {
+			*size = info->size;
+			return info->offset;
 		}
 	}
 	VFIO_FAIL("%s has no migration region\n", device->bdf);

@@ -15,6 +15,8 @@
 
 #include <libvfio.h>
 
+#include "migration_uapi.h"
+
 #define SAVING_MAX_AREAS 16
 
 /*
@@ -22,30 +24,18 @@
  * it has; -1 if the BAR has no such capability.
  */
 static inline int saving_areas(struct vfio_pci_device *device, int bar,
-			struct vfio_region_sparse_mmap_area *areas)
+			       struct vfio_region_sparse_mmap_area *areas)
 {
-	unsigned char buf[1024] = { 0 };
-	struct vfio_region_info *info = (void *)buf;
-	struct vfio_info_cap_header *cap;
+	unsigned char buf[1024];
+	struct vfio_region_info_cap_sparse_mmap *sparse = (void *)region_cap(
+		device, bar, VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING, buf, sizeof(buf));
 
-	info->argsz = sizeof(buf);
-	info->index = bar;
-	ioctl_assert(device->fd, VFIO_DEVICE_GET_REGION_INFO, info);
-	VFIO_ASSERT_LE(info->argsz, sizeof(buf));
-	if (!(info->flags & VFIO_REGION_INFO_FLAG_CAPS))
+	if (!sparse)
 		return -1;
-	for (__u32 at = info->cap_offset; at; at = cap->next) {
-		struct vfio_region_info_cap_sparse_mmap *sparse = (void *)(buf + at);
-
-		cap = &sparse->header;
-		if (cap->id != VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING)
-			continue;
-		VFIO_ASSERT_LE(sparse->nr_areas, SAVING_MAX_AREAS);
-		for (__u32 i = 0; i < sparse->nr_areas; i++)
-			areas[i] = sparse->areas[i];
-		return sparse->nr_areas;
-	}
-	return -1;
+	VFIO_ASSERT_LE(sparse->nr_areas, SAVING_MAX_AREAS);
+	for (__u32 i = 0; i < sparse->nr_areas; i++)
+		areas[i] = sparse->areas[i];
+	return sparse->nr_areas;
 }
 
 /*
