@@ -81,6 +81,9 @@ mod reg {
     pub(super) const LEGACY_STRIDE: u32 = 0x100;
 }
 
+/// The BAR that holds the device's registers, the doorbells among them.
+pub(crate) const REGS_BAR: usize = 0;
+
 /// Number of queue doorbells (tail registers), legacy aliases included.
 const DOORBELL_COUNT: usize = 2 * (reg::LEGACY_QUEUES + QUEUES) as usize;
 

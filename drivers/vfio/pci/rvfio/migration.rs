@@ -134,8 +134,8 @@ impl Drop for Locked<'_> {
             }
             *pending = false;
             drop(pending);
-            self.reset();
-            self.mig.mappings.set_saving(false);
+            let mig = self.mig;
+            mig.reset(self);
         }
     }
 }
@@ -168,7 +168,7 @@ impl Migration {
     /// Counts the doorbells a write through BAR `bar`'s region path covered: the writes the
     /// driver sees because their pages are trapped while saving.
     pub(crate) fn bar_written(&self, bar: usize, offset: u64, len: usize) {
-        if bar == 0 {
+        if bar == igb::REGS_BAR {
             let doorbells = registers_written(&igb::DOORBELLS, offset, len as u64);
             self.doorbell_writes
                 .0
@@ -207,7 +207,13 @@ impl Migration {
 
     /// Ends every session as the device closes; the next user finds it `RUNNING`.
     pub(crate) fn close(&self) {
-        self.lock().reset();
+        self.reset(&mut self.lock());
+    }
+
+    /// Back to `RUNNING` with no session, the mappings' rule with it: after a reset and when
+    /// the device closes.
+    fn reset(&self, core: &mut MigCore) {
+        core.reset();
         self.mappings.set_saving(false);
     }
 
@@ -268,7 +274,7 @@ impl Migration {
             self.load(dev, core)?;
         }
         if effects.quiesce {
-            core.held = Some(dev.with_registers(0, |regs| igb::quiesce(regs))?);
+            core.held = Some(dev.with_registers(igb::REGS_BAR, |regs| igb::quiesce(regs))?);
         }
         let mut fd = None;
         if effects.open_save {
@@ -290,7 +296,8 @@ impl Migration {
             };
             let identity = self.identity(dev);
             let held = core.held;
-            let state = dev.with_registers(0, |regs| igb::State::save(regs, held.as_ref()))?;
+            let state =
+                dev.with_registers(igb::REGS_BAR, |regs| igb::State::save(regs, held.as_ref()))?;
             let state = state.map_err(|_| EIO)?;
             let config = saved_config(dev, self.pcie);
             if let Some(session) = &core.save {
@@ -303,7 +310,7 @@ impl Migration {
             }
         }
         if effects.open_resume {
-            dev.with_registers(0, |regs| igb::State::start_link(regs))?
+            dev.with_registers(igb::REGS_BAR, |regs| igb::State::start_link(regs))?
                 .map_err(|_| EIO)?;
             let session = Session::new_resume(self.identity(dev))?;
             if front == FrontEnd::V2 {
@@ -313,7 +320,7 @@ impl Migration {
         }
         if effects.unquiesce {
             if let Some(held) = core.held {
-                dev.with_registers(0, |regs| igb::unquiesce(regs, &held))?;
+                dev.with_registers(igb::REGS_BAR, |regs| igb::unquiesce(regs, &held))?;
             }
             core.held = None;
         }
@@ -331,7 +338,7 @@ impl Migration {
         })?;
         let (state, config) = &*saved;
         let loaded = restore_config(dev, self.pcie, config)
-            .and_then(|()| dev.with_registers(0, |regs| state.load(regs)));
+            .and_then(|()| dev.with_registers(igb::REGS_BAR, |regs| state.load(regs)));
         let held = match loaded {
             Ok(Ok(held)) => held,
             Ok(Err(err)) => {
@@ -379,11 +386,7 @@ impl Migration {
             Field::DeviceState => u64::from(mig_state::to_v1(self.state())),
             Field::PendingBytes => self.session(Direction::Save)?.v1_pending()?,
             Field::DataOffset => {
-                if let Ok(session) = self.session(Direction::Save) {
-                    session.v1_stage()?;
-                } else {
-                    self.session(Direction::Resume)?;
-                }
+                self.open_session()?.v1_data_offset()?;
                 DATA_OFFSET
             }
             Field::DataSize => self.session(Direction::Save)?.v1_staged()?,
@@ -413,6 +416,16 @@ impl Migration {
             // `classify` gives no read-only field for a write.
             Field::PendingBytes | Field::DataOffset => Err(EINVAL),
         }
+    }
+
+    /// The open session, saving or resuming (never both: a saving state and `RESUMING` are
+    /// always a `STOP` apart); `EINVAL` in a state without one.
+    fn open_session(&self) -> Result<Arc<Session>> {
+        let core = self.lock();
+        core.save
+            .clone()
+            .or_else(|| core.resume.clone())
+            .ok_or(EINVAL)
     }
 
     /// The open saving or resuming session; `EINVAL` in a state without one.
@@ -670,14 +683,19 @@ impl Session {
         })
     }
 
-    /// `data_offset` while saving: stages the next chunk in the data section, unless one is.
-    fn v1_stage(&self) -> Result {
-        self.saving(|saving| {
+    /// `data_offset`: while saving, stages the next chunk in the data section, unless one
+    /// is; while resuming, nothing (the user writes the section).
+    fn v1_data_offset(&self) -> Result {
+        let mut inner = self.inner.lock();
+        if inner.ended {
+            return Err(ENODEV);
+        }
+        if let SessionStream::Save(saving) = &mut inner.direction {
             if saving.staged == 0 {
                 saving.staged = saving.unread().min(DATA_SIZE);
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// `data_size` while saving: the size of the staged chunk.

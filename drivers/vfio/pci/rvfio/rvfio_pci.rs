@@ -155,8 +155,9 @@ fn migration_of(
         return Ok(None);
     }
     let mut trapped = [TrappedPages::NONE; vfio::BARS];
-    match TrappedPages::of(&igb::DOORBELLS, config.bar_len(0), PAGE_SIZE as u64) {
-        Ok(doorbells) => trapped[0] = doorbells,
+    let regs_bar_len = config.bar_len(igb::REGS_BAR);
+    match TrappedPages::of(&igb::DOORBELLS, regs_bar_len, PAGE_SIZE as u64) {
+        Ok(doorbells) => trapped[igb::REGS_BAR] = doorbells,
         Err(err) => {
             dev_warn!(
                 config.device(),

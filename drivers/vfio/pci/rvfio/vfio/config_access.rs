@@ -14,19 +14,18 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, OFFSET_MASK};
+use super::{bindings as vfio, region_at, OFFSET_MASK};
 use crate::{config_view::PasidHiding, pci_caps::ConfigSpace};
 
 /// Where an access of `count` bytes at file position `pos` lands in config space, if it is an
 /// access to the config region that lies entirely inside it. Anything else goes to the core
 /// untouched, which serves it or refuses it as for `vfio-pci`.
 pub(super) fn config_offset<C: ConfigSpace>(config: &C, pos: i64, count: usize) -> Option<u32> {
-    if pos < 0
-        || pos >> vfio::VFIO_PCI_OFFSET_SHIFT != i64::from(vfio::VFIO_PCI_CONFIG_REGION_INDEX)
-    {
+    let (index, offset) = region_at(pos)?;
+    if index != vfio::VFIO_PCI_CONFIG_REGION_INDEX {
         return None;
     }
-    let offset = u32::try_from(pos & OFFSET_MASK).ok()?;
+    let offset = u32::try_from(offset).ok()?;
     let end = offset.checked_add(u32::try_from(count).ok()?)?;
     (end <= u32::from(config.size())).then_some(offset)
 }

@@ -15,8 +15,8 @@ use kernel::{
 };
 
 use super::{
-    bindings as vfio, config_access, CoreConfig, DataFd, MappingTracker, PciConfig, RegionIo,
-    Registers, OFFSET_MASK,
+    bindings as vfio, config_access, region_at, CoreConfig, DataFd, MappingTracker, PciConfig,
+    RegionIo, Registers,
 };
 use crate::{config_view::PasidHiding, mig_state::Features, pci_caps::ConfigSpace};
 
@@ -430,16 +430,11 @@ impl<T: VfioPciOps> CoreDevice<T> {
                 let pos = unsafe { *ppos };
                 // SAFETY: The arguments are VFIO's, passed on unchanged.
                 let written = unsafe { vfio::vfio_pci_core_write(vdev, buf, count, ppos) };
-                let bar = pos >> vfio::VFIO_PCI_OFFSET_SHIFT;
-                if written > 0 && (0..super::BARS as i64).contains(&bar) {
+                let bar = region_at(pos).filter(|&(bar, _)| (bar as usize) < super::BARS);
+                if let (Some((bar, offset)), true) = (bar, written > 0) {
                     // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
                     let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
-                    T::bar_written(
-                        &dev,
-                        bar as usize,
-                        (pos & OFFSET_MASK) as u64,
-                        written as usize,
-                    );
+                    T::bar_written(&dev, bar as usize, offset, written as usize);
                 }
                 written
             }

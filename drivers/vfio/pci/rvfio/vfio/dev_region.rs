@@ -11,7 +11,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, core_device::OpenDevice, CoreDevice, VfioPciOps, OFFSET_MASK};
+use super::{bindings as vfio, core_device::OpenDevice, region_at, CoreDevice, VfioPciOps};
 use crate::mig_region::REGION_SIZE;
 
 /// The bytes of one access to the migration region, in a kernel buffer: the user's memory
@@ -68,9 +68,9 @@ impl<T: VfioPciOps> CoreDevice<T> {
     ) -> isize {
         // SAFETY: The device is open: the region exists only between open and close.
         let dev = unsafe { OpenDevice::new(&*core.cast::<Self>()) };
-        // SAFETY: `ppos` is the core's valid file position.
-        let offset = (unsafe { *ppos } & OFFSET_MASK) as u64;
         from_result(|| {
+            // SAFETY: `ppos` is the core's valid file position.
+            let (_, offset) = region_at(unsafe { *ppos }).ok_or(EINVAL)?;
             // The region is small, so this also bounds the kernel buffer.
             if offset.saturating_add(count as u64) > REGION_SIZE {
                 return Err(EINVAL);

@@ -55,14 +55,20 @@ struct Tracked {
     saving: bool,
 }
 
+/// Whether `mapping` covers a page its region traps while saving.
+fn covers_trapped(trapped: &[TrappedPages; BARS], mapping: &Mapping) -> bool {
+    let pages = trapped.get(mapping.region as usize);
+    pages.is_some_and(|pages| pages.conflicts(mapping.offset, mapping.span().len))
+}
+
 impl Tracked {
     /// Whether a live mapping covers a trapped page, or one might.
     fn conflicting(&self, trapped: &[TrappedPages; BARS]) -> bool {
         self.lost > 0
-            || self.live.iter().any(|mapping| {
-                let pages = trapped.get(mapping.region as usize);
-                pages.is_some_and(|pages| pages.conflicts(mapping.offset, mapping.span().len))
-            })
+            || self
+                .live
+                .iter()
+                .any(|mapping| covers_trapped(trapped, mapping))
     }
 }
 
@@ -175,11 +181,8 @@ impl<T: VfioPciOps> CoreDevice<T> {
         let mapping = unsafe { mapping_of(vma) };
         from_result(|| {
             let mut inner = tracker.inner.lock();
-            if inner.saving {
-                let pages = tracker.trapped.get(mapping.region as usize);
-                if pages.is_some_and(|pages| pages.conflicts(mapping.offset, mapping.span().len)) {
-                    return Err(EBUSY);
-                }
+            if inner.saving && covers_trapped(&tracker.trapped, &mapping) {
+                return Err(EBUSY);
             }
             // SAFETY: The arguments are VFIO's, passed on unchanged.
             to_result(unsafe { vfio::vfio_pci_core_mmap(vdev, vma) })?;

@@ -30,6 +30,12 @@ pub(crate) use registers::Registers;
 /// Bits of a region offset below the region index (`VFIO_PCI_OFFSET_SHIFT`).
 const OFFSET_MASK: i64 = (1 << bindings::VFIO_PCI_OFFSET_SHIFT) - 1;
 
+/// The region index and the offset in it that a VFIO device fd position stands for.
+fn region_at(pos: i64) -> Option<(u32, u64)> {
+    let index = u32::try_from(pos >> bindings::VFIO_PCI_OFFSET_SHIFT).ok()?;
+    Some((index, (pos & OFFSET_MASK) as u64))
+}
+
 /// The bits of `VFIO_DEVICE_FEATURE` flags that hold the feature index.
 pub(crate) const FEATURE_INDEX_MASK: u32 = bindings::VFIO_DEVICE_FEATURE_MASK;
 
