@@ -14,8 +14,22 @@ for entry in $RVFIO_FIXTURES; do
 	for driver in rvfio-pci vfio-pci; do
 		echo "FIXTURE $device $driver"
 		check "${device}_bind_$driver" bind_to "$bdf" "$driver"
-		"$bin/config_chain" "$bdf" "$pasid"
-		"$bin/pasid_ats" "$bdf"
+		"$bin/config_chain" "$bdf" "$pasid" >/tmp/chain.out
+		cat /tmp/chain.out
+		check "${device}_${driver}_no_pasid_in_chain" sh -c '! grep -q " 1b@" /tmp/chain.out'
+		if [ "$driver" = rvfio-pci ]; then
+			"$bin/pasid_ats" "$bdf" >/tmp/feature.out
+			cat /tmp/feature.out
+			if [ "$pasid" = 0 ]; then
+				check "${device}_reports_no_pasid" grep -q "PASID: no" /tmp/feature.out
+			else
+				check "${device}_pasid_registers_zero" grep -q "pasid registers: zero" /tmp/chain.out
+				check "${device}_pasid_write_dropped" grep -q "pasid write: dropped" /tmp/chain.out
+				check "${device}_reports_pasid_at_$pasid" \
+					grep -q "physical cap at $pasid" /tmp/feature.out
+			fi
+			check "${device}_places_pasid" grep -q "would go at" /tmp/feature.out
+		fi
 		unbind "$bdf"
 	done
 done
