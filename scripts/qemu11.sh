@@ -52,11 +52,7 @@ main() {
 		echo "$wrapper"
 		return
 	fi
-	command -v debootstrap >/dev/null || {
-		log "installing debootstrap"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2 ||
-			die "cannot install debootstrap"
-	}
+	command -v debootstrap >/dev/null || die "debootstrap is missing (scripts/setup.sh installs it)"
 	local uri tmp start=$SECONDS
 	uri=$(mirror)
 	mkdir -p "$dir"

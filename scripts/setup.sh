@@ -1,7 +1,9 @@
 #!/bin/bash
 # Install everything rvfio-pci needs to build the kernel, the module, the
-# userspace tests and to boot the test VM. Idempotent: every step checks
-# before it acts, so a warm machine passes through in a few seconds.
+# userspace tests and to boot the test VM, and QEMU 11 for the vfio-user
+# fixture tests (scripts/qemu11.sh, a cached trixie root). Idempotent: every
+# step checks before it acts, so a warm machine passes through in a few
+# seconds.
 #
 # Environment:
 #   RVFIO_SKIP_SETUP=1   trust the machine as it is (only verify)
@@ -142,12 +144,14 @@ main() {
 	if [ "${RVFIO_SKIP_SETUP:-0}" != 1 ]; then
 		setup_apt_suites
 		install_pkgs "" build-essential flex bison bc libelf-dev libssl-dev dwarves cpio \
-			busybox-static uuid-dev xz-utils python3 rsync kmod \
+			busybox-static uuid-dev xz-utils python3 rsync kmod debootstrap \
 			clang-$LLVM_VER lld-$LLVM_VER llvm-$LLVM_VER libclang-$LLVM_VER-dev
 		install_pkgs bookworm-backports qemu-system-x86
 		install_pkgs trixie-backports linux-source-7.3
 		install_rust_src
 		install_bindgen
+		# QEMU 11 (vfio-user-pci) for the fixture tests, in its cached root.
+		bash "$(dirname "$0")/qemu11.sh" >/dev/null || die "scripts/qemu11.sh failed"
 	fi
 	verify
 	log "ok"

@@ -2,12 +2,15 @@
 # The whole rvfio-pci test suite: `make check` runs it, .ci/run calls that.
 #
 # Builds what is missing (the two test kernels in their cache, the module for
-# each, selftests, guest programs), then runs: rustfmt, clippy and checkpatch,
-# host cargo tests of the pure code and a bounded fuzz run of it, and in the
-# VM: KUnit suites (parsed with the kernel's kunit.py), the binding lifecycle,
-# the PASID/ATS feature and vfio_pci_device_test on both drivers on the
-# "debug" kernel (lockdep, KASAN), and the whole parity run with in-tree
-# vfio-pci on the "fast" kernel (see Documentation/testing.rst).
+# each, selftests, guest programs, the vfio-user fixture and QEMU 11), then
+# runs: rustfmt, clippy and checkpatch, host cargo tests of the pure code and
+# of the fixture and a bounded fuzz run, and in the VM: KUnit suites (parsed
+# with the kernel's kunit.py), the binding lifecycle, the PASID/ATS feature,
+# the fixture devices on QEMU 11 (IOMMU PASID support off, then on),
+# migration and the mmap rule, and vfio_pci_device_test on both drivers on
+# the "debug" kernel (lockdep, KASAN); the whole parity run with in-tree
+# vfio-pci and the migration benchmark on the "fast" kernel (see
+# Documentation/testing.rst).
 # Ends with "N passed, M failed".
 #
 # Environment:
@@ -108,7 +111,8 @@ fi
 
 say "rustfmt"
 mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" "$repo/tests/fuzz/src" \
-	"$repo/tests/fuzz/fuzz_targets" -name '*.rs' ! -name '*_generated.rs')
+	"$repo/tests/fuzz/fuzz_targets" "$repo/tests/fixture/src" "$repo/tests/fixture/tests" \
+	-name '*.rs' ! -name '*_generated.rs')
 if rustfmt --edition 2021 --config-path "$src/.rustfmt.toml" --check "${rust_files[@]}" >"$logs/rustfmt.log" 2>&1; then
 	record rustfmt pass
 else
@@ -132,6 +136,28 @@ KDIR=$kdir_debug bash "$repo/tests/build-selftests.sh" >/dev/null 2>"$logs/selft
 }
 KDIR=$kdir_debug bash "$repo/tests/build-progs.sh" >/dev/null || fatal build_progs
 
+# The vfio-user fixture's server, and QEMU 11 to serve it to (cached root).
+say "fixture and QEMU 11"
+fixture_target=${RVFIO_CACHE:-/var/cache/rvfio-pci}/fixture-target
+if cargo build --release --manifest-path "$repo/tests/fixture/Cargo.toml" \
+	--target-dir "$fixture_target" >"$logs/fixture-build.log" 2>&1; then
+	record build_fixture pass
+else
+	tail -30 "$logs/fixture-build.log"
+	record build_fixture fail
+fi
+if cargo clippy --all-targets --manifest-path "$repo/tests/fixture/Cargo.toml" \
+	--target-dir "$fixture_target" -- -D warnings >"$logs/fixture-clippy.log" 2>&1; then
+	record clippy:fixture pass
+else
+	grep -E '^(warning|error)' -A8 "$logs/fixture-clippy.log" | head -40
+	record clippy:fixture fail
+fi
+bash "$repo/scripts/qemu11.sh" >/dev/null 2>"$logs/qemu11.log" || {
+	tail -20 "$logs/qemu11.log"
+	record build_qemu11 fail
+}
+
 # --- host --------------------------------------------------------------------
 say "host cargo test (pure code)"
 cargo test --manifest-path "$repo/tests/host/Cargo.toml" >"$logs/cargo-test.log" 2>&1
@@ -144,6 +170,23 @@ done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/cargo-tes
 if [ "$host_status" -ne 0 ] || [ "$host_cases" -eq 0 ]; then
 	tail -30 "$logs/cargo-test.log"
 	record host_cargo_test fail
+fi
+
+# The fixture's own tests: its description format, the config space and the
+# oracle it prints, and its server end to end. The driver's files it borrows
+# have their suites counted above.
+say "host cargo test (fixture)"
+cargo test --manifest-path "$repo/tests/fixture/Cargo.toml" --target-dir "$fixture_target" \
+	-- --skip pci_caps:: --skip config_view:: >"$logs/fixture-test.log" 2>&1
+fixture_status=$?
+fixture_cases=0
+while read -r name verdict; do
+	record "fixture:$name" "$([ "$verdict" = ok ] && echo pass || echo fail)"
+	fixture_cases=$((fixture_cases + 1))
+done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/fixture-test.log")
+if [ "$fixture_status" -ne 0 ] || [ "$fixture_cases" -eq 0 ]; then
+	tail -30 "$logs/fixture-test.log"
+	record fixture_cargo_test fail
 fi
 
 # config_walk: capability walks, PASID hiding, layout, payload; stream_decode:
@@ -161,14 +204,16 @@ for target in config_walk stream_decode; do
 done
 
 # --- guest -------------------------------------------------------------------
-# run_guest NAME KDIR KO SCRIPT: boots the VM on that kernel with that module,
-# counts SCRIPT's RESULT lines, and the VM itself (script status, no kernel
-# report) as one more result.
+# run_guest NAME KDIR KO COMMAND...: boots the VM on that kernel with that
+# module (COMMAND is run-guest SCRIPT, or a wrapper that ends in run-guest),
+# counts the guest script's RESULT lines, and the VM itself (script status, no
+# kernel report) as one more result.
+guest=$repo/tests/qemu/run-guest
 run_guest() {
 	local name=$1 log=$logs/$1.console
 	say "VM: $name"
 	# The serial console ends lines with CR LF; the parsers want LF.
-	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "$repo/tests/qemu/run-guest" "$4" 2>&1 |
+	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "${@:4}" 2>&1 |
 		tr -d '\r' >"$logs/$name.out"
 	local status=${PIPESTATUS[0]}
 	while read -r result verdict; do
@@ -184,7 +229,7 @@ run_guest() {
 	return "$status"
 }
 
-run_guest kunit "$kdir_debug" "$ko_debug" "$repo/tests/vm/kunit.sh"
+run_guest kunit "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/kunit.sh"
 # Each suite's debugfs results are a KTAP document of their own, and kunit.py
 # parses only the first document of a file: join them into one, numbered.
 python3 - "$logs/kunit.out" >"$logs/kunit.ktap" <<'PY'
@@ -238,10 +283,16 @@ fi
 # A module whose suites vanished must not look like a pass.
 [ "$kunit_cases" -gt 0 ] || record kunit:cases fail
 
-run_guest lifecycle "$kdir_debug" "$ko_debug" "$repo/tests/vm/lifecycle.sh"
-run_guest pasid-ats "$kdir_debug" "$ko_debug" "$repo/tests/vm/pasid_ats.sh"
+run_guest lifecycle "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/lifecycle.sh"
+run_guest pasid-ats "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/pasid_ats.sh"
+# The vfio-user fixture devices on QEMU 11 (Documentation/fixture.rst), with
+# the IOMMU's PASID support off, then on.
+run_guest fixture "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh"
+run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --pasid-bits 20
+grep -h '^TABLE' "$logs/fixture.out" "$logs/fixture-pasid.out"
+
 # About a minute; a hang shows as a hung-task report within 30 s.
-RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$repo/tests/vm/migration.sh"
+RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and
@@ -269,16 +320,16 @@ record_parity() {
 
 # Under lockdep and KASAN: the device test (config space, BARs, MSI/MSI-X,
 # reset) on both drivers.
-PARITY_BINS=vfio_pci_device_test run_guest parity-debug "$kdir_debug" "$ko_debug" "$repo/tests/vm/parity.sh"
+PARITY_BINS=vfio_pci_device_test run_guest parity-debug "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/parity.sh"
 record_parity parity-debug
 
 # The whole parity run, every IOMMU mode, on the fast kernel.
 export PARITY_QUICK=${RVFIO_QUICK:-0}
-run_guest parity "$kdir_fast" "$ko_fast" "$repo/tests/vm/parity.sh"
+run_guest parity "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/parity.sh"
 record_parity parity
 
 # Figures, not tests: each migration arc against a device reset (fast kernel).
-RVFIO_VM_TIMEOUT=600 run_guest bench "$kdir_fast" "$ko_fast" "$repo/tests/vm/bench.sh"
+RVFIO_VM_TIMEOUT=600 run_guest bench "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/bench.sh"
 grep '^BENCH' "$logs/bench.out"
 
 say "wall time $(($(date +%s) - start)) s; logs in $logs"
