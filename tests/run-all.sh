@@ -159,35 +159,34 @@ bash "$repo/scripts/qemu11.sh" >/dev/null 2>"$logs/qemu11.log" || {
 }
 
 # --- host --------------------------------------------------------------------
+# cargo_results PREFIX LOG COMMAND...: runs a cargo test COMMAND into LOG and
+# records each case it reports as PREFIX:NAME; a run that fails or reports no
+# case also fails PREFIX_cargo_test.
+cargo_results() {
+	local prefix=$1 log=$2 status cases=0 name verdict
+	shift 2
+	"$@" >"$log" 2>&1
+	status=$?
+	while read -r name verdict; do
+		record "$prefix:$name" "$([ "$verdict" = ok ] && echo pass || echo fail)"
+		cases=$((cases + 1))
+	done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$log")
+	if [ "$status" -ne 0 ] || [ "$cases" -eq 0 ]; then
+		tail -30 "$log"
+		record "${prefix}_cargo_test" fail
+	fi
+}
+
 say "host cargo test (pure code)"
-cargo test --manifest-path "$repo/tests/host/Cargo.toml" >"$logs/cargo-test.log" 2>&1
-host_status=$?
-host_cases=0
-while read -r name verdict; do
-	record "host:$name" "$([ "$verdict" = ok ] && echo pass || echo fail)"
-	host_cases=$((host_cases + 1))
-done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/cargo-test.log")
-if [ "$host_status" -ne 0 ] || [ "$host_cases" -eq 0 ]; then
-	tail -30 "$logs/cargo-test.log"
-	record host_cargo_test fail
-fi
+cargo_results host "$logs/cargo-test.log" cargo test --manifest-path "$repo/tests/host/Cargo.toml"
 
 # The fixture's own tests: its description format, the config space and the
 # oracle it prints, and its server end to end. The driver's files it borrows
 # have their suites counted above.
 say "host cargo test (fixture)"
-cargo test --manifest-path "$repo/tests/fixture/Cargo.toml" --target-dir "$fixture_target" \
-	-- --skip pci_caps:: --skip config_view:: >"$logs/fixture-test.log" 2>&1
-fixture_status=$?
-fixture_cases=0
-while read -r name verdict; do
-	record "fixture:$name" "$([ "$verdict" = ok ] && echo pass || echo fail)"
-	fixture_cases=$((fixture_cases + 1))
-done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/fixture-test.log")
-if [ "$fixture_status" -ne 0 ] || [ "$fixture_cases" -eq 0 ]; then
-	tail -30 "$logs/fixture-test.log"
-	record fixture_cargo_test fail
-fi
+cargo_results fixture-host "$logs/fixture-test.log" cargo test \
+	--manifest-path "$repo/tests/fixture/Cargo.toml" --target-dir "$fixture_target" \
+	-- --skip pci_caps:: --skip config_view::
 
 # config_walk: capability walks, PASID hiding, layout, payload; stream_decode:
 # the migration stream decoder and the igb personality's reading of records.
