@@ -139,7 +139,7 @@ KDIR=$kdir_debug bash "$repo/tests/build-progs.sh" >/dev/null || fatal build_pro
 # The vfio-user fixture's server, and QEMU 11 to serve it to (cached root).
 say "fixture and QEMU 11"
 fixture_target=${RVFIO_CACHE:-/var/cache/rvfio-pci}/fixture-target
-if cargo build --release --manifest-path "$repo/tests/fixture/Cargo.toml" \
+if cargo build --manifest-path "$repo/tests/fixture/Cargo.toml" \
 	--target-dir "$fixture_target" >"$logs/fixture-build.log" 2>&1; then
 	record build_fixture pass
 else
