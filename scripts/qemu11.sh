@@ -20,20 +20,6 @@ wrapper=$dir/qemu-system-x86_64
 log() { printf 'qemu11: %s\n' "$*" >&2; }
 die() { printf 'qemu11: error: %s\n' "$*" >&2; exit 1; }
 
-# The first Debian archive URI in the machine's apt sources (deb822 or
-# one-line format), never a host typed here.
-mirror() {
-	local uri
-	uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		awk '{print $2}' | grep -v security | head -n 1) || true
-	if [ -z "$uri" ]; then
-		uri=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-			awk '{print $2}' | grep -v security | head -n 1) || true
-	fi
-	[ -n "$uri" ] || die "no Debian mirror in the apt sources"
-	echo "$uri"
-}
-
 write_wrapper() {
 	local tmp=$wrapper.tmp
 	cat >"$tmp" <<-EOF
@@ -54,7 +40,7 @@ main() {
 	fi
 	command -v debootstrap >/dev/null || die "debootstrap is missing (scripts/setup.sh installs it)"
 	local uri tmp start=$SECONDS
-	uri=$(mirror)
+	uri=$(bash "$(dirname "$0")/debian-mirror.sh") || die "no Debian mirror in the apt sources"
 	mkdir -p "$dir"
 	tmp=$(mktemp -d "$dir/.build.XXXXXX")
 	log "debootstrap trixie into $tmp from $uri"

@@ -21,28 +21,14 @@ need_root() {
 	[ "$(id -u)" -eq 0 ] || die "must run as root to install packages (or install them by hand: $*)"
 }
 
-# The Debian mirror the machine already uses; never typed by hand.
-debian_mirror() {
-	local f uri
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		uri=$(awk '/^URIs:/ {print $2}' "$f" | grep -v security | head -n1 || true)
-		if [ -n "$uri" ]; then echo "$uri"; return 0; fi
-	done
-	if [ -f /etc/apt/sources.list ]; then
-		uri=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
-		[ -n "$uri" ] && { echo "$uri"; return 0; }
-	fi
-	return 1
-}
-
 setup_apt_suites() {
 	if [ -f "$SRC_LIST" ] && [ -f "$PIN_FILE" ]; then
 		return 0
 	fi
 	need_root "apt suites bookworm-backports and trixie-backports"
 	local mirror
-	mirror=$(debian_mirror) || die "cannot find the machine's Debian mirror in /etc/apt/sources.list.d/*.sources"
+	mirror=$(bash "$(dirname "$0")/debian-mirror.sh") ||
+		die "cannot find the machine's Debian mirror in its apt sources"
 	log "adding bookworm-backports and trixie-backports from $mirror (low priority)"
 	cat >"$SRC_LIST" <<SRC
 Types: deb deb-src
