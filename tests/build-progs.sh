@@ -2,8 +2,9 @@
 # Build the project's guest test programs (tests/progs/*.c), the samples
 # (samples/rvfio/*.c) and the selftests on upstream's libvfio
 # (tests/selftests/*.c, linked with the libvfio that tests/build-selftests.sh
-# built) as static binaries against the test kernel's uAPI headers and our own
-# (include/uapi), and gather them with the guest shell library into
+# built) and the nested guest's igb driver (tests/nested/*.c) as static
+# binaries against the test kernel's uAPI headers and our own (include/uapi),
+# and gather them with the guest shell library into
 # build/rvfio-tests/, which tests/qemu/run-guest installs in the guest as
 # /usr/lib/rvfio-tests/. Prints that directory.
 #
@@ -40,6 +41,12 @@ for src in "$repo"/tests/selftests/*.c; do
 		-I "$ksrc/tools/testing/selftests" -I "$vfio/lib/include" \
 		-I "$ksrc/tools/include" -I "$vfio/lib/drivers/igb" \
 		-o "$out/$(basename "$src" .c)" "$src" "${libvfio[@]}" -luuid -pthread ||
+		die "compiling $src failed"
+done
+# The nested guest's igb driver, on the same register headers.
+for src in "$repo"/tests/nested/*.c; do
+	gcc -O2 -Wall -Wextra -Werror -static -isystem "$hdrs" -I "$ksrc/tools/include" \
+		-I "$vfio/lib/drivers/igb" -o "$out/$(basename "$src" .c)" "$src" ||
 		die "compiling $src failed"
 done
 cp "$repo/tests/vm/lib.sh" "$out/lib.sh"

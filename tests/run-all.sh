@@ -327,6 +327,17 @@ export PARITY_QUICK=${RVFIO_QUICK:-0}
 run_guest parity "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/parity.sh"
 record_parity parity
 
+# An unmodified QEMU (Debian's QEMU 10, copied into the VM) passes the igbs
+# through to nested guests and migrates them (Documentation/qemu.rst).
+if bash "$repo/tests/nested/bundle.sh" "$repo/build/nested-qemu" >/dev/null 2>"$logs/nested-qemu.log"; then
+	RVFIO_VM_TIMEOUT=1800 run_guest qemu "$kdir_debug" "$ko_debug" "$guest" \
+		--add "$repo/build/nested-qemu:/opt/qemu" "$repo/tests/vm/qemu.sh"
+	grep '^FIGURE' "$logs/qemu.out"
+else
+	cat "$logs/nested-qemu.log"
+	record build_nested_qemu fail
+fi
+
 # Figures, not tests: each migration arc against a device reset (fast kernel).
 RVFIO_VM_TIMEOUT=600 run_guest bench "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/bench.sh"
 grep '^BENCH' "$logs/bench.out"

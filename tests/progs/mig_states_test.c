@@ -10,7 +10,8 @@
  * a data fd comes exactly when a session opens, STOP_COPY to a pre-copy state
  * is refused and changes nothing, leaving RESUMING without a stream fails with
  * ENODATA and stays there), the stream's size and magic, VFIO_DEVICE_RESET
- * back to RUNNING. On OTHER_BDF (no personality): no migration feature.
+ * back to RUNNING, MSI-X set up while RESUMING (as QEMU's destination does).
+ * On OTHER_BDF (no personality): no migration feature.
  *
  * Prints "RESULT mig_<check> PASS|FAIL (detail)" lines and exits 1 if any
  * check failed.
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -81,6 +83,41 @@ static void back_to_running(int device)
 {
 	if (ioctl(device, VFIO_DEVICE_RESET))
 		vfio_cdev_die("VFIO_DEVICE_RESET");
+}
+
+/*
+ * What QEMU does on a migration's destination: while the device is RESUMING,
+ * it enables MSI-X with an eventfd for vector 0, then the VM's vectors.
+ */
+static void irqs_while_resuming(int device)
+{
+	struct {
+		struct vfio_irq_set set;
+		__s32 fd;
+	} irqs = {
+		.set.argsz = sizeof(irqs),
+		.set.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.set.index = VFIO_PCI_MSIX_IRQ_INDEX,
+		.set.count = 1,
+	};
+	int fd, ret, off;
+
+	back_to_running(device);
+	irqs.fd = eventfd(0, 0);
+	ret = set_state(device, VFIO_DEVICE_STATE_RESUMING, &fd);
+	if (!ret)
+		ret = ioctl(device, VFIO_DEVICE_SET_IRQS, &irqs) ? errno : 0;
+	irqs.set.argsz = sizeof(irqs.set);
+	irqs.set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+	irqs.set.count = 0;
+	off = ioctl(device, VFIO_DEVICE_SET_IRQS, &irqs) ? errno : 0;
+	result("set_irqs_while_resuming", !ret && !off &&
+	       get_state(device) == VFIO_DEVICE_STATE_RESUMING,
+	       "enable: %s, disable: %s, state %u", strerror(ret), strerror(off), get_state(device));
+	if (fd >= 0)
+		close(fd);
+	close(irqs.fd);
+	back_to_running(device);
 }
 
 static void every_pair(int device)
@@ -159,6 +196,7 @@ int main(int argc, char **argv)
 	       get_state(device));
 
 	every_pair(device);
+	irqs_while_resuming(device);
 
 	back_to_running(device);
 	ret = set_state(device, VFIO_DEVICE_STATE_STOP_COPY, &fd);

@@ -15,7 +15,8 @@ result() { # name pass|fail [detail]
 }
 
 check() { # name command...
-	name=$1
+	# local: the command may be a shell function that sets its own "name".
+	local name=$1
 	shift
 	if "$@"; then result "$name" pass; else result "$name" fail "$*"; fi
 }

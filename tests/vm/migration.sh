@@ -3,7 +3,8 @@
 # Live migration in the guest: the v2 state machine of an igb bound to
 # rvfio-pci (tests/progs/mig_states_test.c), no migration feature on a device
 # without a personality (virtio-net-pci), and an igb's workload migrating to
-# another igb on upstream's libvfio (tests/selftests/vfio_pci_migration_test.c).
+# another igb on upstream's libvfio (tests/selftests/vfio_pci_migration_test.c),
+# the mmap rule and the runtime mmap layout.
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
 
@@ -28,6 +29,9 @@ check migration_test_exit test "$status" -eq 0
 status=$?
 tap_results "" </tmp/rule.tap
 check mmap_rule_test_exit test "$status" -eq 0
+
+# The runtime mmap layout an operator chooses (sysfs), on the first igb.
+"$bin/mmap_layout_test" "$RVFIO_IGB0" || RVFIO_FAILED=$((RVFIO_FAILED + 1))
 
 for bdf in "$RVFIO_IGB0" "$RVFIO_VIRTIO" "$RVFIO_IGB1" "$RVFIO_IGB_NOFLR"; do
 	unbind "$bdf"

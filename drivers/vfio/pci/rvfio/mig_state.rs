@@ -43,6 +43,20 @@ impl MigState {
         Self::PreCopyP2p,
     ];
 
+    /// The state's name in the uAPI, without its `VFIO_DEVICE_STATE_` prefix.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Error => "ERROR",
+            Self::Stop => "STOP",
+            Self::Running => "RUNNING",
+            Self::StopCopy => "STOP_COPY",
+            Self::Resuming => "RESUMING",
+            Self::RunningP2p => "RUNNING_P2P",
+            Self::PreCopy => "PRE_COPY",
+            Self::PreCopyP2p => "PRE_COPY_P2P",
+        }
+    }
+
     /// The state numbered `value` in the uAPI, if any.
     pub(crate) fn from_uapi(value: u32) -> Option<Self> {
         Self::ALL.get(usize::try_from(value).ok()?).copied()
@@ -314,6 +328,24 @@ mod tests {
             Error, RunningP2p, RunningP2p, StopCopy, RunningP2p, RunningP2p, PreCopy, PreCopyP2p,
         ],
     ];
+
+    #[test]
+    fn names_are_the_uapi_names() {
+        let names: [&str; 8] = MigState::ALL.map(MigState::name);
+        assert_eq!(
+            names,
+            [
+                "ERROR",
+                "STOP",
+                "RUNNING",
+                "STOP_COPY",
+                "RESUMING",
+                "RUNNING_P2P",
+                "PRE_COPY",
+                "PRE_COPY_P2P"
+            ]
+        );
+    }
 
     #[test]
     fn every_pair_matches_the_upstream_table_with_all_features() {

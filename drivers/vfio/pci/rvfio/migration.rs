@@ -64,6 +64,9 @@ pub(crate) struct Migration {
     /// The doorbell writes that came through the region's write path, in debugfs.
     #[pin]
     doorbell_writes: debugfs::File<DoorbellWrites>,
+    /// The arcs the state machine took, in debugfs.
+    #[pin]
+    arcs: debugfs::File<ArcCounts>,
 }
 
 /// A count of doorbell writes, shown in debugfs as a decimal number.
@@ -79,6 +82,43 @@ impl DoorbellWrites {
 impl fmt::Debug for DoorbellWrites {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// How often the state machine took each arc since the device was bound, shown in debugfs as
+/// one `FROM>TO COUNT` line per arc taken (uAPI state names): what shows which arcs a VMM
+/// drives, such as QEMU's passage through `RUNNING_P2P` at every VM stop and start.
+pub(crate) struct ArcCounts([AtomicU64; STATES * STATES]);
+
+const STATES: usize = MigState::ALL.len();
+
+impl ArcCounts {
+    /// No arc taken yet.
+    pub(crate) const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; STATES * STATES])
+    }
+
+    fn record(&self, from: MigState, to: MigState) {
+        self.0[from as usize * STATES + to as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for ArcCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (i, count) in self.0.iter().enumerate() {
+            let count = count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let (from, to) = (MigState::ALL[i / STATES], MigState::ALL[i % STATES]);
+            if !first {
+                f.write_str("\n")?;
+            }
+            first = false;
+            write!(f, "{}>{} {}", from.name(), to.name(), count)?;
+        }
+        Ok(())
     }
 }
 
@@ -149,6 +189,7 @@ impl Migration {
         pcie: Option<u16>,
         trapped: [TrappedPages; BARS],
         doorbell_writes: impl PinInit<debugfs::File<DoorbellWrites>> + 'a,
+        arcs: impl PinInit<debugfs::File<ArcCounts>> + 'a,
     ) -> impl PinInit<Self> + 'a {
         pin_init!(Self {
             model,
@@ -162,6 +203,7 @@ impl Migration {
             reset_pending <- new_spinlock!(false),
             mappings <- MappingTracker::new(trapped),
             doorbell_writes <- doorbell_writes,
+            arcs <- arcs,
         })
     }
 
@@ -255,6 +297,7 @@ impl Migration {
             if fd.is_err() {
                 break;
             }
+            self.arcs.record(core.state, next);
             core.state = next;
         }
         self.mappings.set_saving(core.state.is_saving());

@@ -137,6 +137,64 @@ pub(crate) fn registers_written(registers: &[Span], offset: u64, len: u64) -> us
         .count()
 }
 
+/// Which pages of its BARs a running device lets the user map: chosen by the operator, per
+/// device, before a VMM opens it (`/sys/bus/pci/devices/<BDF>/rvfio/mmap_layout`,
+/// `Documentation/qemu.rst`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) enum MmapLayout {
+    /// Every mmap-able page, as `vfio-pci` offers them. A mapping of a trapped page keeps the
+    /// device from starting to save, so a VMM must follow the saving layout before it saves.
+    #[default]
+    Full,
+    /// The saving layout at all times: the standard sparse-mmap capability leaves the trapped
+    /// pages out and they are never mapped, so a VMM that knows nothing of the saving layout
+    /// maps only what may stay mapped while the device saves.
+    Saving,
+}
+
+/// Why a new mapping is refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum MapRefusal {
+    /// The layout keeps the page from the user at all times (`EINVAL`).
+    OutsideLayout,
+    /// The device is saving and the page is trapped (`EBUSY`).
+    WhileSaving,
+}
+
+impl MmapLayout {
+    /// The layouts, by the names sysfs reads and writes.
+    const NAMES: [(Self, &'static str); 2] = [(Self::Full, "full"), (Self::Saving, "saving")];
+
+    /// The layout a sysfs write names: a name, and at most one trailing newline.
+    pub(crate) fn parse(text: &[u8]) -> Option<Self> {
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        Self::NAMES
+            .iter()
+            .find(|(_, name)| name.as_bytes() == text)
+            .map(|&(layout, _)| layout)
+    }
+
+    /// What sysfs shows: every name, the chosen one in brackets, as the kernel shows a choice
+    /// among several (a block queue's scheduler, for one).
+    pub(crate) fn shown(self) -> &'static str {
+        match self {
+            Self::Full => "[full] saving\n",
+            Self::Saving => "full [saving]\n",
+        }
+    }
+
+    /// Whether a new mapping that covers a trapped page (`covers_trapped`) or not may be made
+    /// while the device is `saving` or not.
+    pub(crate) fn may_map(self, saving: bool, covers_trapped: bool) -> Result<(), MapRefusal> {
+        match (self, saving, covers_trapped) {
+            (_, _, false) => Ok(()),
+            (Self::Saving, _, true) => Err(MapRefusal::OutsideLayout),
+            (Self::Full, true, true) => Err(MapRefusal::WhileSaving),
+            (Self::Full, false, true) => Ok(()),
+        }
+    }
+}
+
 /// One live user mapping of a region: a VMA, as the driver tracks it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Mapping {
@@ -234,6 +292,41 @@ mod tests {
         // A region smaller than a page: the page ends with the region.
         let pages = TrappedPages::of(&[span(0x10, 4)], 0x100, PAGE).unwrap();
         assert_eq!(pages.spans(), &[span(0, 0x100)]);
+    }
+
+    #[test]
+    fn mmap_layout_names_round_trip() {
+        assert_eq!(MmapLayout::default(), MmapLayout::Full);
+        assert_eq!(MmapLayout::parse(b"full"), Some(MmapLayout::Full));
+        assert_eq!(MmapLayout::parse(b"saving\n"), Some(MmapLayout::Saving));
+        for bad in [
+            &b""[..],
+            b"\n",
+            b"saving\n\n",
+            b"Saving",
+            b" full",
+            b"full ",
+            b"[full]",
+        ] {
+            assert_eq!(MmapLayout::parse(bad), None);
+        }
+        assert_eq!(MmapLayout::Full.shown(), "[full] saving\n");
+        assert_eq!(MmapLayout::Saving.shown(), "full [saving]\n");
+    }
+
+    #[test]
+    fn mmap_layout_decides_mappings() {
+        use MapRefusal::*;
+        use MmapLayout::*;
+        for layout in [Full, Saving] {
+            for saving in [false, true] {
+                assert_eq!(layout.may_map(saving, false), Ok(()));
+            }
+        }
+        assert_eq!(Full.may_map(false, true), Ok(()));
+        assert_eq!(Full.may_map(true, true), Err(WhileSaving));
+        assert_eq!(Saving.may_map(false, true), Err(OutsideLayout));
+        assert_eq!(Saving.may_map(true, true), Err(OutsideLayout));
     }
 
     #[test]

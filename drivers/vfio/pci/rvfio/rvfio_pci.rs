@@ -25,7 +25,7 @@ mod vfio;
 use config_view::{ExtLayout, PasidHiding, UserView};
 use mig_state::{Features, MigState};
 use mig_stream::Identity;
-use migration::{DoorbellWrites, Migration};
+use migration::{ArcCounts, DoorbellWrites, Migration};
 use mmap_rules::TrappedPages;
 use pasid_ats::{PhysicalCaps, Report, Request};
 use pci_caps::{layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
@@ -168,12 +168,13 @@ fn migration_of(
         }
     }
     dev_info!(config.device(), "migration: igb personality\n");
-    // /sys/kernel/debug/rvfio-pci-<device>/doorbell_writes (Documentation/migration.rst).
+    // /sys/kernel/debug/rvfio-pci-<device>/{doorbell_writes,arcs} (Documentation/migration.rst).
     let name = CString::try_from_fmt(fmt!("rvfio-pci-{}", config.device().name()))?;
     let dir = kernel::debugfs::Dir::new(&name);
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
+    let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
     Ok(Some(KBox::pin_init(
-        Migration::new(model, pcie, trapped, doorbell_writes),
+        Migration::new(model, pcie, trapped, doorbell_writes, arcs),
         GFP_KERNEL,
     )?))
 }

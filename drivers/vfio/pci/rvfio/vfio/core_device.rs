@@ -611,7 +611,7 @@ impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
 /// # Safety
 ///
 /// `pdev` must be a valid device whose probe succeeded and which is not yet removed.
-unsafe fn probed_core(pdev: *mut bindings::pci_dev) -> *mut vfio::vfio_pci_core_device {
+pub(super) unsafe fn probed_core(pdev: *mut bindings::pci_dev) -> *mut vfio::vfio_pci_core_device {
     // SAFETY: `pdev` is valid; `probe` set its drvdata to the core device.
     unsafe { bindings::dev_get_drvdata(&raw mut (*pdev).dev) }.cast()
 }

@@ -2,7 +2,8 @@
 
 //! The user's mappings of a device's BARs, tracked for the migration-time mmap rule: while
 //! the device is saving, no live mapping may cover a page its personality traps
-//! (`mmap_rules`), and no new one may be made.
+//! (`mmap_rules`), and no new one may be made. Under the operator's `saving` layout
+//! ([`MmapLayout`]) no mapping covers a trapped page at any time.
 //!
 //! Every mapping `vfio_pci_core` makes of a BAR of a device with a [`MappingTracker`] gets
 //! [`CoreDevice::TRACKED_VM_OPS`]: the core's fault handlers, plus `open` (split, fork),
@@ -23,7 +24,7 @@ use kernel::{
 
 use super::{bindings as vfio, CoreDevice, VfioPciOps};
 use crate::bytes::put;
-use crate::mmap_rules::{split_of, Mapping, TrappedPages};
+use crate::mmap_rules::{split_of, MapRefusal, Mapping, MmapLayout, TrappedPages};
 
 /// Number of standard BARs (`PCI_STD_NUM_BARS`).
 pub(crate) const BARS: usize = 6;
@@ -39,7 +40,9 @@ static CORE_VM_OPS: AtomicPtr<bindings::vm_operations_struct> =
 ///
 /// Outside the lock, `live` holds one entry per live VMA of the device's BARs whose
 /// operations are [`CoreDevice::TRACKED_VM_OPS`], with its current range, except `lost` of
-/// them that could not be recorded; while `saving`, none of them covers a trapped page.
+/// them that could not be recorded; while `saving`, and at any time under the `saving`
+/// layout, none of them covers a trapped page. `layout` changes only while the device is not
+/// open, so no VMA of the device exists then.
 #[pin_data]
 pub(crate) struct MappingTracker {
     /// The pages of each BAR that no mapping may cover while saving.
@@ -53,6 +56,7 @@ struct Tracked {
     /// VMAs that could not be recorded (no memory): saving stays refused while any lives.
     lost: usize,
     saving: bool,
+    layout: MmapLayout,
 }
 
 /// Whether `mapping` covers a page its region traps while saving.
@@ -81,6 +85,7 @@ impl MappingTracker {
                 live: KVec::new(),
                 lost: 0,
                 saving: false,
+                layout: MmapLayout::Full,
             }),
         })
     }
@@ -105,6 +110,17 @@ impl MappingTracker {
     /// Records whether the device is saving, after a transition (or a reset) settled it.
     pub(crate) fn set_saving(&self, saving: bool) {
         self.inner.lock().saving = saving;
+    }
+
+    /// The layout a running device offers to the user's mappings.
+    pub(super) fn layout(&self) -> MmapLayout {
+        self.inner.lock().layout
+    }
+
+    /// Sets the layout of a device that is not open (the caller holds the device set's lock
+    /// and found it closed).
+    pub(super) fn set_layout(&self, layout: MmapLayout) {
+        self.inner.lock().layout = layout;
     }
 
     /// Records `mapping` of a VMA that just appeared; a failure to record it is remembered.
@@ -181,9 +197,14 @@ impl<T: VfioPciOps> CoreDevice<T> {
         let mapping = unsafe { mapping_of(vma) };
         from_result(|| {
             let mut inner = tracker.inner.lock();
-            if inner.saving && covers_trapped(&tracker.trapped, &mapping) {
-                return Err(EBUSY);
-            }
+            let covers = covers_trapped(&tracker.trapped, &mapping);
+            inner
+                .layout
+                .may_map(inner.saving, covers)
+                .map_err(|refusal| match refusal {
+                    MapRefusal::OutsideLayout => EINVAL,
+                    MapRefusal::WhileSaving => EBUSY,
+                })?;
             // SAFETY: The arguments are VFIO's, passed on unchanged.
             to_result(unsafe { vfio::vfio_pci_core_mmap(vdev, vma) })?;
             // Only BARs are tracked: other regions have no trapped pages.
@@ -264,7 +285,9 @@ impl<T: VfioPciOps> CoreDevice<T> {
 impl<T: VfioPciOps> CoreDevice<T> {
     /// `VFIO_DEVICE_GET_REGION_INFO`: the core's answer, plus, on a mmap-able BAR of a device
     /// with a [`MappingTracker`], `VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING`: the areas that
-    /// may stay mapped while the device is saving.
+    /// may stay mapped while the device is saving; under the `saving` layout, the standard
+    /// `VFIO_REGION_INFO_CAP_SPARSE_MMAP` with the same areas, the only ones a VMM may map.
+    /// The core adds no sparse-mmap capability to a BAR, so there is never a second one.
     ///
     /// # Safety
     ///
@@ -290,26 +313,32 @@ impl<T: VfioPciOps> CoreDevice<T> {
         if info.flags & vfio::VFIO_REGION_INFO_FLAG_MMAP == 0 {
             return 0;
         }
+        let mut ids = [SPARSE_MMAP_SAVING, 0];
+        if tracker.layout() == MmapLayout::Saving {
+            ids[1] = vfio::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
+        }
         from_result(|| {
-            let mut cap = saving_cap(pages, info.size)?;
-            // SAFETY: `caps` is VFIO's; `cap` holds a whole capability of its length, which
-            // the call copies.
-            to_result(unsafe {
-                vfio::vfio_info_add_capability(caps, cap.as_mut_ptr().cast(), cap.len())
-            })?;
+            for id in ids.into_iter().filter(|&id| id != 0) {
+                let mut cap = sparse_cap(id, pages, info.size)?;
+                // SAFETY: `caps` is VFIO's; `cap` holds a whole capability of its length,
+                // which the call copies.
+                to_result(unsafe {
+                    vfio::vfio_info_add_capability(caps, cap.as_mut_ptr().cast(), cap.len())
+                })?;
+            }
             Ok(0)
         })
     }
 }
 
-/// `struct vfio_region_info_cap_sparse_mmap` with id `VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING`
-/// for a region of `size` bytes trapping `pages`, as bytes.
-fn saving_cap(pages: &TrappedPages, size: u64) -> Result<KVec<u8>> {
+/// `struct vfio_region_info_cap_sparse_mmap` with capability id `id`, listing the saving
+/// areas of a region of `size` bytes trapping `pages`, as bytes.
+fn sparse_cap(id: u16, pages: &TrappedPages, size: u64) -> Result<KVec<u8>> {
     const HEADER: usize = size_of::<vfio::vfio_region_info_cap_sparse_mmap>();
     const AREA: usize = size_of::<vfio::vfio_region_sparse_mmap_area>();
     let areas = pages.saving_areas(size).count();
     let mut cap = KVec::from_elem(0u8, HEADER + areas * AREA, GFP_KERNEL)?;
-    put(&mut cap, 0, &SPARSE_MMAP_SAVING.to_ne_bytes());
+    put(&mut cap, 0, &id.to_ne_bytes());
     put(&mut cap, 2, &1u16.to_ne_bytes());
     put(&mut cap, 8, &(areas as u32).to_ne_bytes());
     for (i, area) in pages.saving_areas(size).enumerate() {

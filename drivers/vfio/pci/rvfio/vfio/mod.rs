@@ -16,6 +16,7 @@ mod mappings;
 mod mig_file;
 #[cfg(CONFIG_KUNIT)]
 mod mig_upstream;
+mod mmap_layout;
 mod pci_driver;
 mod registers;
 

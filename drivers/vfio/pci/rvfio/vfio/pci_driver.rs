@@ -85,6 +85,9 @@ impl<T: VfioPciOps> Registration<T> {
         ids: &'static OverrideOnlyIds,
         module: &'static ThisModule,
     ) -> impl PinInit<Self, Error> {
+        // A promoted constant: the driver core keeps the pointer while the driver is registered.
+        let dev_groups: &'static [*const bindings::attribute_group; 2] =
+            &CoreDevice::<T>::DEV_GROUPS;
         try_pin_init!(Self {
             driver <- Opaque::try_ffi_init(move |driver: *mut bindings::pci_driver| {
                 // SAFETY: `try_ffi_init` hands over memory valid for writes of a `pci_driver`.
@@ -97,6 +100,7 @@ impl<T: VfioPciOps> Registration<T> {
                         sriov_configure: Some(sriov_configure_callback::<T>),
                         err_handler: &CoreDevice::<T>::ERR_HANDLERS,
                         driver_managed_dma: true,
+                        dev_groups: dev_groups.as_ptr().cast_mut(),
                         ..Default::default()
                     })
                 };

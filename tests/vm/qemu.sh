@@ -1,0 +1,346 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# An unmodified QEMU as the client of rvfio-pci, inside the test VM
+# (Documentation/qemu.rst). Debian's QEMU 10 (tests/nested/bundle.sh, at
+# /opt/qemu) passes the igbs through to nested guests under TCG; nested_igb
+# drives each nested guest's igb through QEMU's qtest protocol and QEMU
+# through QMP.
+#
+#   passthrough  both backends (legacy container, iommufd), BARs mapped and
+#                trapped (x-no-mmap=on): an igb on rvfio-pci and its twin on
+#                vfio-pci in one nested guest, config space, BAR 0, MSI-X and
+#                a DMA workload on each, the same results from both
+#   migration    a nested guest whose igb has receive buffers in flight moves
+#                from one igb on rvfio-pci to the other, to a file and back,
+#                and live over a unix socket (pre-copy, switchover-ack); the
+#                workload goes on where it stopped
+#   refusal      QEMU's defaults: the migration fails cleanly (EBUSY), the
+#                guest and its device go on
+#   layout       mmap_layout=saving: QEMU's defaults migrate, BARs mapped
+#
+# RESULT lines for the host; FIGURE lines for the report. QEMU_PARTS (passed
+# with RVFIO_GUEST_ENV) runs only the parts it names, for a development loop.
+. /usr/lib/rvfio-tests/lib.sh
+igb=/usr/lib/rvfio-tests/nested_igb
+qemu=/opt/qemu/qemu
+A=$RVFIO_IGB0
+B=$RVFIO_IGB1
+# The slot of each assigned igb on the nested guest's bus 0.
+SA=4
+SB=5
+
+# qemu_start NAME QEMU_ARGS...: a nested guest with FIFOs /tmp/NAME.qt and
+# /tmp/NAME.mon, QMP capabilities negotiated. Fails if QEMU did not come up.
+qemu_start() {
+	local name=$1
+	shift
+	rm -f /tmp/"$name".*
+	mkfifo /tmp/"$name".qt.in /tmp/"$name".qt.out /tmp/"$name".mon.in /tmp/"$name".mon.out
+	echo "qemu $name: $*"
+	"$qemu" -M pc -global apic.vapic=off -accel tcg -m 32M -nodefaults -display none \
+		-bios /opt/qemu/share/halt.rom \
+		-qtest pipe:/tmp/"$name".qt -qtest-log /dev/null \
+		-chardev pipe,id=mon,path=/tmp/"$name".mon -mon chardev=mon,mode=control \
+		"$@" >/tmp/"$name".log 2>&1 &
+	echo $! >/tmp/"$name".pid
+	qmp "$name" '{"execute":"qmp_capabilities"}' >/dev/null
+}
+
+qmp() { # NAME JSON: prints the reply; fails on an error reply
+	"$igb" qmp /tmp/"$1".mon "$2"
+}
+
+qemu_quit() { # NAME: quits QEMU and shows what it printed
+	qmp "$1" '{"execute":"quit"}' >/dev/null
+	wait "$(cat /tmp/"$1".pid)"
+	sed "s/^/qemu $1: /" /tmp/"$1".log
+}
+
+drive() { # NAME SLOT COMMAND [N]: one nested_igb command on that guest's igb
+	"$igb" "$3" /tmp/"$1".qt "$2" ${4:+"$4"}
+}
+
+field() { # KEY: the first number after "KEY": in stdin's JSON
+	sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -n 1
+}
+
+# wait_status NAME COMMAND WANT...: polls a query until its "status" is one of
+# WANT; gives up after 300 s, a bound against a hang, far above any run seen.
+wait_status() {
+	local vm=$1 query=$2 end reply status want
+	shift 2
+	end=$(($(date +%s) + 300))
+	while [ "$(date +%s)" -lt $end ]; do
+		reply=$(qmp "$vm" "{\"execute\":\"$query\"}")
+		status=$(echo "$reply" | sed -n 's/.*"status": "\([a-z-]*\)".*/\1/p')
+		for want in "$@"; do
+			[ "$status" = "$want" ] && return 0
+		done
+		sleep 0.2
+	done
+	echo "$vm: $query still says '$status': $reply"
+	return 1
+}
+
+arcs() { # BDF: the driver's count of every migration arc the device took
+	cat /sys/kernel/debug/rvfio-pci-"$1"/arcs
+}
+
+arc_count() { # BDF FROM TO
+	n=$(arcs "$1" | sed -n "s/^$2>$3 //p")
+	echo "${n:-0}"
+}
+
+doorbells() { # BDF
+	cat /sys/kernel/debug/rvfio-pci-"$1"/doorbell_writes
+}
+
+# backend_args BACKEND: the QEMU objects a backend needs and the device option.
+backend_object() { [ "$1" = iommufd ] && echo "-object iommufd,id=fd0"; }
+backend_option() { [ "$1" = iommufd ] && echo ",iommufd=fd0"; }
+
+# --- passthrough ---------------------------------------------------------------
+# passthrough BACKEND MMAP: the igb on rvfio-pci at slot SA, its twin on vfio-pci
+# at SB, in one nested guest.
+passthrough() {
+	backend=$1 mmap=$2
+	tag=qemu_pt_${backend}_mmap_$mmap
+	opts=$(backend_option "$backend")
+	[ "$mmap" = off ] && opts="$opts,x-no-mmap=on"
+	# shellcheck disable=SC2046 # the object's words are separate arguments
+	if ! qemu_start pt $(backend_object "$backend") \
+		-device vfio-pci,host="$A",addr=$SA"$opts" -device vfio-pci,host="$B",addr=$SB"$opts"; then
+		result "${tag}_start" fail
+		cat /tmp/pt.log
+		return
+	fi
+	result "${tag}_start" pass
+	for slot_driver in $SA:rvfio-pci $SB:vfio-pci; do
+		slot=${slot_driver%:*} driver=${slot_driver#*:}
+		drive pt "$slot" probe >/tmp/probe.$slot
+		check "${tag}_${driver}_config_bar0" grep -q '^PROBE bar0 status 00000001 scratch 12345680' /tmp/probe.$slot
+		check "${tag}_${driver}_init" drive pt "$slot" init
+		# 32 frames in two batches, each checked byte for byte, with an MSI-X message.
+		check "${tag}_${driver}_dma_msix" sh -c "$igb post /tmp/pt.qt $slot 32 &&
+			$igb send /tmp/pt.qt $slot 16 && $igb check /tmp/pt.qt $slot &&
+			$igb send /tmp/pt.qt $slot 16 && $igb check /tmp/pt.qt $slot"
+		drive pt "$slot" bench 50 | sed "s/^BENCH/FIGURE $tag $driver:/"
+	done
+	sed "s/^/$tag rvfio-pci: /" /tmp/probe.$SA
+	sed "s/^/$tag vfio-pci: /" /tmp/probe.$SB
+	check "${tag}_same_config_as_vfio_pci" cmp -s /tmp/probe.$SA /tmp/probe.$SB
+	qemu_quit pt
+}
+
+part_passthrough() {
+	check bind_rvfio bind_to "$A" rvfio-pci
+	check bind_vfio bind_to "$B" vfio-pci
+	for backend in container iommufd; do
+		for mmap in on off; do
+			passthrough $backend $mmap
+		done
+	done
+}
+
+# --- migration -------------------------------------------------------------------
+# Every migration here moves a nested guest from A to B: its igb has 32 receive
+# buffers posted, 8 frames received and checked, 24 buffers still waiting when
+# it migrates; on the destination 24 more frames land in them, then 8 in new
+# buffers, all checked, with an MSI-X message each time.
+
+workload_start() { # NAME
+	drive "$1" $SA init >/dev/null && drive "$1" $SA post 32 && drive "$1" $SA send 8 &&
+		drive "$1" $SA check >/dev/null
+}
+
+workload_goes_on() { # NAME
+	drive "$1" $SA send 24 && drive "$1" $SA check >/dev/null && drive "$1" $SA post 8 &&
+		drive "$1" $SA send 8 && drive "$1" $SA check
+}
+
+# report_migration TAG NAME: QEMU's figures of the source NAME's last migration.
+report_migration() {
+	reply=$(qmp "$2" '{"execute":"query-migrate"}')
+	echo "FIGURE $1 status $(echo "$reply" | sed -n 's/.*"status": "\([a-z-]*\)".*/\1/p')" \
+		"total-time $(echo "$reply" | field total-time) ms" \
+		"downtime $(echo "$reply" | field downtime) ms" \
+		"ram-transferred $(echo "$reply" | sed -n 's/.*"ram": {[^}]*"transferred": \([0-9]*\).*/\1/p') bytes" \
+		"vfio-transferred $(echo "$reply" | sed -n 's/.*"vfio": {[^}]*"transferred": \([0-9]*\).*/\1/p') bytes"
+}
+
+# migrate_file TAG BACKEND OPTS: through a file, as a save to a file does it:
+# the guest is paused, saved, loaded on the destination and continued there.
+migrate_file() {
+	tag=$1 backend=$2 opts=$(backend_option "$2")$3
+	file=/tmp/$tag.mig
+	# shellcheck disable=SC2046
+	qemu_start src $(backend_object "$backend") -device vfio-pci,host="$A",addr=$SA"$opts" ||
+		{ result "${tag}_start" fail; cat /tmp/src.log; return; }
+	check "${tag}_workload_before" workload_start src
+	check "${tag}_pause" qmp src '{"execute":"stop"}'
+	check "${tag}_migrate" qmp src "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"file:$file\"}}"
+	check "${tag}_completed" wait_status src query-migrate completed
+	report_migration "$tag" src
+	echo "FIGURE $tag stream-file $(wc -c <"$file") bytes"
+	qemu_quit src
+	# shellcheck disable=SC2046
+	qemu_start dst $(backend_object "$backend") -incoming defer \
+		-device vfio-pci,host="$B",addr=$SA"$opts" ||
+		{ result "${tag}_start_destination" fail; cat /tmp/dst.log; return; }
+	check "${tag}_incoming" qmp dst "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"file:$file\"}}"
+	check "${tag}_loaded" wait_status dst query-status paused
+	check "${tag}_continue" qmp dst '{"execute":"cont"}'
+	check "${tag}_destination_runs" wait_status dst query-status running
+	check "${tag}_workload_goes_on" workload_goes_on dst
+	qemu_quit dst
+	rm -f "$file"
+}
+
+# migrate_live TAG BACKEND OPTS: between two running QEMUs over a unix socket,
+# with pre-copy and switchover-ack (which needs the return path).
+migrate_live() {
+	tag=$1 backend=$2 opts=$(backend_option "$2")$3
+	caps='{"execute":"migrate-set-capabilities","arguments":{"capabilities":[
+		{"capability":"return-path","state":true},{"capability":"switchover-ack","state":true}]}}'
+	caps=$(echo "$caps" | tr -d '\n\t')
+	# shellcheck disable=SC2046
+	qemu_start src $(backend_object "$backend") -device vfio-pci,host="$A",addr=$SA"$opts" ||
+		{ result "${tag}_start" fail; cat /tmp/src.log; return; }
+	# shellcheck disable=SC2046
+	qemu_start dst $(backend_object "$backend") -incoming defer \
+		-device vfio-pci,host="$B",addr=$SA"$opts" ||
+		{ result "${tag}_start_destination" fail; cat /tmp/dst.log; qemu_quit src; return; }
+	check "${tag}_workload_before" workload_start src
+	for name in src dst; do
+		check "${tag}_capabilities_$name" qmp $name "$caps"
+	done
+	check "${tag}_incoming" qmp dst '{"execute":"migrate-incoming","arguments":{"uri":"unix:/tmp/mig.sock"}}'
+	a_p2p=$(arc_count "$A" PRE_COPY PRE_COPY_P2P)
+	check "${tag}_migrate" qmp src '{"execute":"migrate","arguments":{"uri":"unix:/tmp/mig.sock"}}'
+	check "${tag}_completed" wait_status src query-migrate completed
+	report_migration "$tag" src
+	check "${tag}_through_pre_copy_p2p" test "$(arc_count "$A" PRE_COPY PRE_COPY_P2P)" -gt "$a_p2p"
+	check "${tag}_destination_runs" wait_status dst query-status running
+	check "${tag}_workload_goes_on" workload_goes_on dst
+	qemu_quit src
+	qemu_quit dst
+}
+
+part_migration() {
+	check bind_source bind_to "$A" rvfio-pci
+	check bind_target bind_to "$B" rvfio-pci
+	# The supported path for a stock QEMU with the default layout: migration
+	# on, the BARs trapped. The container's type1 reports every pinned page
+	# dirty at each pass, so pre-copy never converges, even on a paused guest,
+	# unless QEMU leaves dirty tracking to the final pass.
+	migrate_file qemu_mig_file_container container \
+		,enable-migration=on,x-no-mmap=on,x-pre-copy-dirty-page-tracking=off
+	migrate_file qemu_mig_file_iommufd iommufd ,enable-migration=on,x-no-mmap=on
+	migrate_live qemu_mig_live_container container \
+		,enable-migration=on,x-no-mmap=on,x-pre-copy-dirty-page-tracking=off
+	migrate_live qemu_mig_live_iommufd iommufd ,enable-migration=on,x-no-mmap=on
+	stop_and_start
+}
+
+# QEMU passes through RUNNING_P2P at every VM stop and start.
+stop_and_start() {
+	if ! qemu_start p2p -device vfio-pci,host="$A",addr=$SA,enable-migration=on,x-no-mmap=on; then
+		result qemu_stop_cont_start fail
+		return
+	fi
+	before=$(arcs "$A" | tr '\n' ' ')
+	qmp p2p '{"execute":"stop"}' >/dev/null
+	qmp p2p '{"execute":"cont"}' >/dev/null
+	for arc in RUNNING:RUNNING_P2P RUNNING_P2P:STOP STOP:RUNNING_P2P RUNNING_P2P:RUNNING; do
+		from=${arc%:*} to=${arc#*:}
+		was=$(echo "$before" | sed -n "s/.*$from>$to \([0-9]*\).*/\1/p")
+		check "qemu_stop_cont_${from}_to_${to}" \
+			test "$(arc_count "$A" "$from" "$to")" = $((${was:-0} + 1))
+	done
+	qemu_quit p2p
+	echo "arcs of $A:"
+	arcs "$A" | sed 's/^/  /'
+}
+
+# --- refusal ---------------------------------------------------------------------
+# QEMU's defaults map BAR 0 whole, doorbells included: the migration fails and
+# changes nothing. With iommufd it is the driver that refuses (EBUSY, before
+# any arc); with the container, type1 refuses first, when QEMU starts its
+# dirty tracking with the BAR mapped for peer-to-peer DMA.
+refusal() { # BACKEND
+	local tag=qemu_refusal_$1 arcs_before
+	# shellcheck disable=SC2046
+	if ! qemu_start ref $(backend_object "$1") \
+		-device vfio-pci,host="$A",addr=$SA"$(backend_option "$1")",enable-migration=on; then
+		result "${tag}_start" fail
+		return
+	fi
+	check "${tag}_workload_before" workload_start ref
+	arcs_before=$(arcs "$A")
+	qmp ref '{"execute":"migrate","arguments":{"uri":"file:/tmp/refused.mig"}}' >/dev/null
+	check "${tag}_fails" wait_status ref query-migrate failed
+	reply=$(qmp ref '{"execute":"query-migrate"}')
+	echo "$tag: $reply"
+	if [ "$1" = iommufd ]; then
+		check "${tag}_says_busy" sh -c "echo '$reply' | grep -q 'error-desc.*busy'"
+	fi
+	check "${tag}_device_state_unchanged" test "$(arcs "$A")" = "$arcs_before"
+	check "${tag}_guest_runs" wait_status ref query-status running
+	check "${tag}_device_works" workload_goes_on ref
+	qemu_quit ref
+	rm -f /tmp/refused.mig
+}
+
+part_refusal() {
+	check bind_refusal bind_to "$A" rvfio-pci
+	refusal iommufd
+	refusal container
+}
+
+# --- the saving layout as the runtime layout ------------------------------------
+part_layout() {
+	layout=/sys/bus/pci/devices/$A/rvfio/mmap_layout
+	check bind_layout_source bind_to "$A" rvfio-pci
+	check bind_layout_target bind_to "$B" rvfio-pci
+	check layout_default sh -c "[ \"\$(cat $layout)\" = '[full] saving' ]"
+	check layout_bad_value sh -c "! echo fast >$layout"
+	for bdf in "$A" "$B"; do
+		echo saving >/sys/bus/pci/devices/"$bdf"/rvfio/mmap_layout
+	done
+	check layout_saving sh -c "[ \"\$(cat $layout)\" = 'full [saving]' ]"
+	# A device without a personality has no mapping rule, so no control.
+	check bind_virtio bind_to "$RVFIO_VIRTIO" rvfio-pci
+	check layout_only_with_personality test ! -e /sys/bus/pci/devices/"$RVFIO_VIRTIO"/rvfio
+	unbind "$RVFIO_VIRTIO"
+	# QEMU's defaults (BARs mapped, migration on) under the layout.
+	if qemu_start lay -device vfio-pci,host="$A",addr=$SA,enable-migration=on; then
+		check layout_refused_while_open sh -c "! echo full >$layout"
+		check layout_workload workload_start lay
+		before=$(doorbells "$A")
+		drive lay $SA bench 50 | sed 's/^BENCH/FIGURE qemu_layout_saving rvfio-pci:/'
+		echo "FIGURE qemu_layout_saving doorbell writes trapped in 50 round trips:" \
+			$(($(doorbells "$A") - before))
+		qemu_quit lay
+	else
+		result layout_start fail
+	fi
+	# With iommufd: the container's type1 refuses (EINVAL) a dirty-bitmap
+	# query that splits QEMU's peer-to-peer mapping of a BAR, so QEMU cannot
+	# migrate a container guest with any BAR mapped (see the refusal above).
+	migrate_live qemu_mig_live_layout_iommufd iommufd ,enable-migration=on
+	migrate_file qemu_mig_file_layout_iommufd iommufd ,enable-migration=on
+	for bdf in "$A" "$B"; do
+		echo full >/sys/bus/pci/devices/"$bdf"/rvfio/mmap_layout
+	done
+}
+
+check modprobe modprobe rvfio_pci
+for part in ${QEMU_PARTS:-passthrough migration refusal layout}; do
+	echo "--- $part"
+	"part_$part"
+done
+for bdf in "$A" "$B"; do
+	unbind "$bdf"
+done
+check rmmod rmmod rvfio_pci
+exit "$RVFIO_FAILED"
