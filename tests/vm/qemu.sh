@@ -315,11 +315,6 @@ part_layout() {
 	# QEMU's defaults (BARs mapped, migration on) under the layout.
 	if qemu_start lay -device vfio-pci,host="$A",addr=$SA,enable-migration=on; then
 		check layout_refused_while_open sh -c "! echo full >$layout"
-		check layout_workload workload_start lay
-		before=$(doorbells "$A")
-		drive lay $SA bench 50 | sed 's/^BENCH/FIGURE qemu_layout_saving rvfio-pci:/'
-		echo "FIGURE qemu_layout_saving doorbell writes trapped in 50 round trips:" \
-			$(($(doorbells "$A") - before))
 		qemu_quit lay
 	else
 		result layout_start fail
@@ -334,8 +329,46 @@ part_layout() {
 	done
 }
 
+# --- what trapping the doorbells costs --------------------------------------------
+# The same nested workload (ROUNDS round trips of one frame) on the same igb
+# under each way of mapping BAR 0, twice over in turn: QEMU's default mmap
+# (layout full), x-no-mmap=on (every access trapped), and layout saving (the
+# doorbell pages trapped). Each round trip writes two doorbells (a receive and
+# a transmit tail): the driver must see none of them when BAR 0 is mapped
+# whole and every one otherwise.
+ROUNDS=50
+part_cost() {
+	local mode round opts before seen want
+	check bind_cost bind_to "$A" rvfio-pci
+	for round in 1 2; do
+		for mode in full x-no-mmap saving; do
+			opts=
+			[ "$mode" = x-no-mmap ] && opts=,x-no-mmap=on
+			if [ "$mode" = saving ]; then
+				echo saving >/sys/bus/pci/devices/"$A"/rvfio/mmap_layout
+			else
+				echo full >/sys/bus/pci/devices/"$A"/rvfio/mmap_layout
+			fi
+			if ! qemu_start cost -object iommufd,id=fd0 \
+				-device vfio-pci,host="$A",addr=$SA,iommufd=fd0$opts; then
+				result "qemu_cost_${mode}_start" fail
+				continue
+			fi
+			drive cost $SA init >/dev/null
+			before=$(doorbells "$A")
+			drive cost $SA bench $ROUNDS | sed "s/^BENCH/FIGURE qemu_cost $mode (round $round):/"
+			seen=$(($(doorbells "$A") - before))
+			want=$((2 * ROUNDS))
+			[ "$mode" = full ] && want=0
+			check "qemu_cost_${mode}_${round}_doorbells_seen" test "$seen" = "$want"
+			qemu_quit cost
+		done
+	done
+	echo full >/sys/bus/pci/devices/"$A"/rvfio/mmap_layout
+}
+
 check modprobe modprobe rvfio_pci
-for part in ${QEMU_PARTS:-passthrough migration refusal layout}; do
+for part in ${QEMU_PARTS:-passthrough migration refusal layout cost}; do
 	echo "--- $part"
 	"part_$part"
 done
