@@ -172,10 +172,8 @@ fn migration_of(
     let name = CString::try_from_fmt(fmt!("rvfio-pci-{}", config.device().name()))?;
     let dir = kernel::debugfs::Dir::new(&name);
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
-    Ok(Some(KBox::pin_init(
-        Migration::new(model, pcie, trapped, doorbell_writes),
-        GFP_KERNEL,
-    )?))
+    let migration = Migration::new(config.device(), model, pcie, trapped, doorbell_writes)?;
+    Ok(Some(KBox::pin_init(migration, GFP_KERNEL)?))
 }
 
 /// The fingerprint of the config-space layout the user sees: what a migration stream records

@@ -17,6 +17,7 @@ mod mig_file;
 #[cfg(CONFIG_KUNIT)]
 mod mig_upstream;
 mod pci_driver;
+mod ratelimit;
 mod registers;
 
 pub(crate) use config::{CoreConfig, PciConfig};
@@ -25,6 +26,7 @@ pub(crate) use dev_region::RegionIo;
 pub(crate) use mappings::{MappingTracker, BARS};
 pub(crate) use mig_file::{DataFd, DataSession, Direction};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
+pub(crate) use ratelimit::{dev_warn_ratelimited, RateLimit};
 pub(crate) use registers::Registers;
 
 /// Bits of a region offset below the region index (`VFIO_PCI_OFFSET_SHIFT`).
