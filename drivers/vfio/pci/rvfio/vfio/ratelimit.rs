@@ -151,11 +151,11 @@ mod tests {
     /// A new interval gives a new burst.
     #[test]
     fn burst_again_after_the_interval() {
-        // 2 in each 10 ms (1 jiffy at least).
-        let jiffies = kernel::time::msecs_to_jiffies(10).max(1) as i32;
-        let limit = limit(jiffies, 2);
+        // 2 in each second: long enough that 100 calls never straddle two intervals, even
+        // on a slow emulated CPU.
+        let limit = limit(kernel::time::msecs_to_jiffies(1000) as i32, 2);
         assert_eq!((0..100).filter(|_| limit.allows()).count(), 2);
-        fsleep(Delta::from_millis(50));
+        fsleep(Delta::from_millis(1500));
         assert_eq!((0..100).filter(|_| limit.allows()).count(), 2);
     }
 }
