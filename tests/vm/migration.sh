@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Live migration in the guest: the v2 state machine of an igb bound to
 # rvfio-pci (tests/progs/mig_states_test.c), no migration feature on a device
-# without a personality (virtio-net-pci), and an igb's workload migrating to
+# without a personality (virtio-net-pci), a bounded kernel log under a flood of
+# refusals (tests/progs/log_flood_test.c), and an igb's workload migrating to
 # another igb on upstream's libvfio (tests/selftests/vfio_pci_migration_test.c),
 # the mmap rule and the runtime mmap layout.
 . /usr/lib/rvfio-tests/lib.sh
@@ -14,6 +15,10 @@ check bind_virtio bind_to "$RVFIO_VIRTIO" rvfio-pci
 check personality_logged sh -c "dmesg | grep -q '$RVFIO_IGB0: migration: igb personality'"
 
 "$bin/mig_states_test" "$RVFIO_IGB0" "$RVFIO_VIRTIO" || RVFIO_FAILED=$((RVFIO_FAILED + 1))
+
+# A user provoking thousands of refusals: the driver's lines in the kernel log
+# stay within its rate limits (Documentation/messages.rst).
+"$bin/log_flood_test" "$RVFIO_IGB0" || RVFIO_FAILED=$((RVFIO_FAILED + 1))
 
 # An igb's workload migrates to its twin; the igb without FLR has another
 # config-space layout.

@@ -11,8 +11,11 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::{
-    debugfs, fmt, new_mutex, new_spinlock,
+    debugfs,
+    device::Device,
+    fmt, new_mutex, new_spinlock,
     prelude::*,
+    str::CString,
     sync::{Arc, Mutex, SpinLock},
 };
 
@@ -23,7 +26,8 @@ use crate::mig_state::{self, Effects, Features, MigState};
 use crate::mig_stream::{self, Buffer, Decoder, Identity, RecordKind, StreamError};
 use crate::mmap_rules::{registers_written, TrappedPages};
 use crate::vfio::{
-    DataFd, DataSession, Direction, MappingTracker, OpenDevice, RegionIo, Registers, BARS,
+    dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, RateLimit,
+    RegionIo, Registers, BARS,
 };
 use crate::RvfioPci;
 
@@ -67,7 +71,22 @@ pub(crate) struct Migration {
     /// The arcs the state machine took, in debugfs.
     #[pin]
     arcs: debugfs::File<ArcCounts>,
+    /// The rate limits of the two messages a user can trigger through the uAPI as often as
+    /// it likes (`Documentation/messages.rst`). One per device and message, where C's
+    /// `dev_warn_ratelimited()` has one per call site for all devices: a user flooding one
+    /// device's log then hides no other device's refusals (another VM's failed migration),
+    /// and a flood of one message hides no other; the log still gets at most the burst per
+    /// interval for each device the user has open. The state lives and dies with the device,
+    /// so it needs no static initialiser.
+    #[pin]
+    stream_refused: RateLimit,
+    #[pin]
+    load_failed: RateLimit,
 }
+
+/// The messages of [`Migration::load`], which start the names of their rate limits.
+const STREAM_REFUSED: &str = "migration stream refused";
+const LOAD_FAILED: &str = "loading the migrated state failed";
 
 /// A count of doorbell writes, shown in debugfs as a decimal number.
 pub(crate) struct DoorbellWrites(AtomicU64);
@@ -181,17 +200,23 @@ impl Drop for Locked<'_> {
 }
 
 impl Migration {
-    /// The migration side of a device whose personality is `igb`, identified by `model`, with
-    /// its PCI Express capability at `pcie`, trapping the pages `trapped` of its BARs while
-    /// it saves.
+    /// The migration side of the device `dev`, whose personality is `igb`, identified by
+    /// `model`, with its PCI Express capability at `pcie`, trapping the pages `trapped` of its
+    /// BARs while it saves.
     pub(crate) fn new<'a>(
+        dev: &Device,
         model: Identity,
         pcie: Option<u16>,
         trapped: [TrappedPages; BARS],
         doorbell_writes: impl PinInit<debugfs::File<DoorbellWrites>> + 'a,
         arcs: impl PinInit<debugfs::File<ArcCounts>> + 'a,
-    ) -> impl PinInit<Self> + 'a {
-        pin_init!(Self {
+    ) -> Result<impl PinInit<Self> + 'a> {
+        // "rvfio-pci 0000:01:00.0: migration stream refused: 5 callbacks suppressed".
+        let name = |message: &str| {
+            CString::try_from_fmt(fmt!("{} {}: {message}", crate::DRIVER_NAME, dev.name()))
+        };
+        let (stream_refused, load_failed) = (name(STREAM_REFUSED)?, name(LOAD_FAILED)?);
+        Ok(pin_init!(Self {
             model,
             pcie,
             core <- new_mutex!(MigCore {
@@ -204,7 +229,9 @@ impl Migration {
             mappings <- MappingTracker::new(trapped),
             doorbell_writes <- doorbell_writes,
             arcs <- arcs,
-        })
+            stream_refused <- RateLimit::new(stream_refused),
+            load_failed <- RateLimit::new(load_failed),
+        }))
     }
 
     /// Counts the doorbells a write through BAR `bar`'s region path covered: the writes the
@@ -376,7 +403,12 @@ impl Migration {
     fn load(&self, dev: &OpenDevice<'_, RvfioPci>, core: &mut MigCore) -> Result {
         let session = core.resume.as_ref().ok_or(EINVAL)?;
         let saved = session.take_loadable().map_err(|err| {
-            dev_warn!(dev.device(), "migration stream refused: {:?}\n", err);
+            dev_warn_ratelimited!(
+                self.stream_refused,
+                dev.device(),
+                "{STREAM_REFUSED}: {:?}\n",
+                err
+            );
             stream_errno(err)
         })?;
         let (state, config) = &*saved;
@@ -385,11 +417,7 @@ impl Migration {
         let held = match loaded {
             Ok(Ok(held)) => held,
             Ok(Err(err)) => {
-                dev_warn!(
-                    dev.device(),
-                    "loading the migrated state failed: {:?}\n",
-                    err
-                );
+                dev_warn_ratelimited!(self.load_failed, dev.device(), "{LOAD_FAILED}: {:?}\n", err);
                 session.put_loadable(saved);
                 return Err(EIO);
             }

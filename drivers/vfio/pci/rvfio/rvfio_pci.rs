@@ -173,10 +173,15 @@ fn migration_of(
     let dir = kernel::debugfs::Dir::new(&name);
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
     let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
-    Ok(Some(KBox::pin_init(
-        Migration::new(model, pcie, trapped, doorbell_writes, arcs),
-        GFP_KERNEL,
-    )?))
+    let migration = Migration::new(
+        config.device(),
+        model,
+        pcie,
+        trapped,
+        doorbell_writes,
+        arcs,
+    )?;
+    Ok(Some(KBox::pin_init(migration, GFP_KERNEL)?))
 }
 
 /// The fingerprint of the config-space layout the user sees: what a migration stream records

@@ -149,6 +149,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
     /// The PCI error handlers of `T`'s devices: the core's, and `T`'s reset notification.
     pub(super) const ERR_HANDLERS: bindings::pci_error_handlers = bindings::pci_error_handlers {
         error_detected: Some(vfio::vfio_pci_core_aer_err_detected),
+        reset_prepare: Some(Self::reset_prepare_callback),
         reset_done: Some(Self::reset_done_callback),
         ..pin_init::zeroed()
     };
@@ -336,6 +337,18 @@ impl<T: VfioPciOps> CoreDevice<T> {
         unsafe { *len = T::migration_data_size(&dev) as c_ulong };
         0
     }
+
+    /// Called by the PCI core before it resets a device bound to this driver through
+    /// `pci_reset_function()` and its variants (`VFIO_DEVICE_RESET`, sysfs `reset`) or a bus
+    /// or slot reset (`VFIO_DEVICE_PCI_HOT_RESET`).
+    ///
+    /// The driver has nothing to do before a reset: the core serialises it with the user's
+    /// BAR accesses through `memory_lock`, and [`VfioPciOps::reset_done`] sets the variant's
+    /// state back after it. The callback is there because the PCI core logs `"resetting"` at
+    /// warning level before each reset of a bound device whose driver has none, and a user
+    /// asks for one with every `VFIO_DEVICE_RESET`, as often as it likes: a message no rate
+    /// limit would bound (`Documentation/messages.rst`).
+    extern "C" fn reset_prepare_callback(_pdev: *mut bindings::pci_dev) {}
 
     /// # Safety
     ///

@@ -18,6 +18,7 @@ mod mig_file;
 mod mig_upstream;
 mod mmap_layout;
 mod pci_driver;
+mod ratelimit;
 mod registers;
 
 pub(crate) use config::{CoreConfig, PciConfig};
@@ -26,6 +27,7 @@ pub(crate) use dev_region::RegionIo;
 pub(crate) use mappings::{MappingTracker, BARS};
 pub(crate) use mig_file::{DataFd, DataSession, Direction};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
+pub(crate) use ratelimit::{dev_warn_ratelimited, RateLimit};
 pub(crate) use registers::Registers;
 
 /// Bits of a region offset below the region index (`VFIO_PCI_OFFSET_SHIFT`).

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rate-limited messages: the kernel's `struct ratelimit_state` and `___ratelimit()`, which C's
+//! `dev_warn_ratelimited()` is built on and which 7.3's Rust printing has no macro for.
+//!
+//! A message that a user can trigger through the uAPI as often as it likes goes through
+//! [`dev_warn_ratelimited!`] with a [`RateLimit`] of its own: at most
+//! `DEFAULT_RATELIMIT_BURST` (10) lines in each `DEFAULT_RATELIMIT_INTERVAL` (5 s), the
+//! kernel's defaults. When a message gets through after an interval in which some were
+//! suppressed, `___ratelimit` first prints `"<name>: N callbacks suppressed"` itself, as for
+//! C's rate-limited messages. `Documentation/messages.rst` lists the driver's messages.
+
+use kernel::{bindings, prelude::*, str::CString, sync::LockClassKey, types::Opaque};
+
+/// A rate limit on one message, C's `struct ratelimit_state` with the kernel's default
+/// interval and burst.
+///
+/// C's `dev_warn_ratelimited()` keeps one static state per call site; a [`RateLimit`] lives
+/// where its owner puts it, for the driver one per device and message (see `Migration`).
+///
+/// # Invariants
+///
+/// `state` was initialised as C's `ratelimit_state_init()` does it, with
+/// `DEFAULT_RATELIMIT_INTERVAL` and `DEFAULT_RATELIMIT_BURST`: all zero but an initialised
+/// raw spinlock, the interval and the burst. It stays pinned until dropped, and is touched only
+/// by `___ratelimit()`, which serialises on that lock (or atomics when the lock is contended).
+#[pin_data]
+pub(crate) struct RateLimit {
+    #[pin]
+    state: Opaque<bindings::ratelimit_state>,
+    /// What `___ratelimit()` prints before "callbacks suppressed"; it keeps no pointer to it.
+    name: CString,
+}
+
+// SAFETY: A `ratelimit_state` has no tie to the thread that made it; the name is plain data.
+unsafe impl Send for RateLimit {}
+
+// SAFETY: The only access through a shared reference is `___ratelimit()`, which any number of
+// threads may call at once on one state: it takes the state's raw spinlock, or, when that is
+// contended, uses only the state's atomics.
+unsafe impl Sync for RateLimit {}
+
+impl RateLimit {
+    /// A rate limit whose "callbacks suppressed" line starts with `name`.
+    pub(crate) fn new(name: CString) -> impl PinInit<Self> {
+        Self::with_limits(
+            name,
+            bindings::DEFAULT_RATELIMIT_INTERVAL as i32,
+            bindings::DEFAULT_RATELIMIT_BURST as i32,
+        )
+    }
+
+    /// A rate limit of `burst` messages in each `interval` jiffies; both must be positive.
+    fn with_limits(name: CString, interval: i32, burst: i32) -> impl PinInit<Self> {
+        // One lock class for every rate limit: the lock is a leaf, taken only inside
+        // `___ratelimit()`, never with another rate limit's held.
+        let key = kernel::static_lock_class!();
+        pin_init!(Self {
+            state <- Opaque::ffi_init(move |state: *mut bindings::ratelimit_state| {
+                // SAFETY: `ffi_init` gives a pointer to the field, valid for writes and pinned;
+                // a zeroed `ratelimit_state` is valid plain data (no flag set, no count).
+                unsafe { state.write_bytes(0, 1) };
+                // SAFETY: The lock lies in the zeroed, pinned state, which nothing uses yet.
+                unsafe { init_raw_spinlock(&raw mut (*state).lock, key) };
+                // SAFETY: As above; `___ratelimit()` reads these with `READ_ONCE` only later.
+                unsafe {
+                    (*state).interval = interval;
+                    (*state).burst = burst;
+                }
+            }),
+            name,
+        })
+    }
+
+    /// Whether a message may go out now: counts it against the limit, and when an interval
+    /// with suppressed messages is over, prints how many were (C's `__ratelimit()`).
+    pub(crate) fn allows(&self) -> bool {
+        // SAFETY: By the type invariants `state` is initialised and pinned; `___ratelimit()`
+        // does its own locking. The name is a NUL-terminated string that outlives the call.
+        unsafe { bindings::___ratelimit(self.state.get(), self.name.as_char_ptr()) != 0 }
+    }
+}
+
+/// Initialises a raw spinlock as C's `raw_spin_lock_init()` does, in the lock class `key`.
+///
+/// # Safety
+///
+/// `lock` must be valid for writes, all zero, not in use, and never move afterwards.
+unsafe fn init_raw_spinlock(lock: *mut bindings::raw_spinlock_t, key: Pin<&'static LockClassKey>) {
+    // With spinlock debugging (lockdep selects it), `raw_spin_lock_init()` is this call, with
+    // the wait type of a raw spinlock (it never sleeps, even on PREEMPT_RT). Lockdep keeps the
+    // name's pointer in the lock class, so the name is static.
+    #[cfg(CONFIG_DEBUG_SPINLOCK)]
+    // SAFETY: `lock` is valid and unused, as this function requires; the name is a static
+    // NUL-terminated string and `key` a static lock class key.
+    unsafe {
+        bindings::__raw_spin_lock_init(
+            lock,
+            c"rvfio_pci::RateLimit".as_char_ptr(),
+            key.as_ptr(),
+            bindings::lockdep_wait_type_LD_WAIT_SPIN as kernel::ffi::c_short,
+        )
+    };
+    // Without it, `raw_spin_lock_init()` stores `__RAW_SPIN_LOCK_UNLOCKED`, which then holds
+    // only the architecture's unlocked value: all zero for the queued and ticket spinlocks of
+    // every architecture Rust supports, and an empty struct on a uniprocessor kernel. `lock`
+    // is all zero already.
+    #[cfg(not(CONFIG_DEBUG_SPINLOCK))]
+    let _ = (lock, key);
+}
+
+/// Prints a warning with `dev_warn!` if the [`RateLimit`] allows it: C's
+/// `dev_warn_ratelimited()`, with the rate limit given.
+///
+/// ```ignore
+/// dev_warn_ratelimited!(limit, dev, "migration stream refused: {:?}\n", err);
+/// ```
+macro_rules! dev_warn_ratelimited {
+    ($limit:expr, $dev:expr, $($f:tt)*) => {
+        if $limit.allows() {
+            ::kernel::dev_warn!($dev, $($f)*);
+        }
+    };
+}
+pub(crate) use dev_warn_ratelimited;
+
+#[kernel::prelude::kunit_tests(rvfio_pci_ratelimit)]
+mod tests {
+    use kernel::{
+        prelude::*,
+        str::CString,
+        time::{delay::fsleep, Delta},
+    };
+
+    use super::RateLimit;
+
+    fn limit(interval: i32, burst: i32) -> Pin<KBox<RateLimit>> {
+        let name = CString::try_from_fmt(fmt!("rvfio_pci_ratelimit test")).unwrap();
+        KBox::pin_init(RateLimit::with_limits(name, interval, burst), GFP_KERNEL).unwrap()
+    }
+
+    /// The kernel's default: 10 messages, then none until the interval (5 s) is over.
+    #[test]
+    fn default_burst_then_nothing() {
+        let name = CString::try_from_fmt(fmt!("rvfio_pci_ratelimit test")).unwrap();
+        let limit = KBox::pin_init(RateLimit::new(name), GFP_KERNEL).unwrap();
+        let allowed = (0..1000).filter(|_| limit.allows()).count();
+        assert_eq!(allowed, 10);
+    }
+
+    /// A new interval gives a new burst.
+    #[test]
+    fn burst_again_after_the_interval() {
+        // 2 in each second: long enough that 100 calls never straddle two intervals, even
+        // on a slow emulated CPU.
+        let limit = limit(kernel::time::msecs_to_jiffies(1000) as i32, 2);
+        assert_eq!((0..100).filter(|_| limit.allows()).count(), 2);
+        fsleep(Delta::from_millis(1500));
+        assert_eq!((0..100).filter(|_| limit.allows()).count(), 2);
+    }
+}

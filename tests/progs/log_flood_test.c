@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * log_flood_test: what a user who keeps provoking refusals can put in the
+ * kernel log through rvfio-pci (Documentation/messages.rst).
+ *
+ *   log_flood_test IGB_BDF [STREAMS [RETRIES [CALLS]]]
+ *
+ * On an igb bound to rvfio-pci, through the upstream uAPI only:
+ *
+ * - STREAMS bad migration streams (default 40): nothing, random bytes, a
+ *   saved stream with one bit flipped, a saved stream one byte short; each
+ *   refused RETRIES times (default 100) when leaving RESUMING; and one more
+ *   after the rate limit's interval, whose refusals must log again;
+ * - CALLS (default 1000) rounds of bad VFIO_DEVICE_FEATURE calls: a state
+ *   that does not exist, an arc the rules refuse, SET and bad flags on the
+ *   PASID/ATS feature, an unknown feature, a short argsz, unknown flag bits;
+ * - CALLS rounds of transitions into the three saving states refused with
+ *   EBUSY while a doorbell page of BAR 0 is mapped.
+ *
+ * Every refusal must give its errno. The driver's lines in the kernel log,
+ * read from /dev/kmsg as they come (so a full log buffer loses none), must
+ * stay within what its rate limits allow for each message in the time the
+ * load took, no other line may name the driver (the resets the test makes
+ * included), and the refused-stream message must still be there.
+ *
+ * Prints "RESULT flood_<check> PASS|FAIL (detail)" lines and a
+ * "# log: ..." line with the counts; exits 1 if any check failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+#include <linux/rvfio.h>
+
+#include "results.h"
+#include "vfio_cdev.h"
+
+#define result(name, pass, ...) result_of("flood", name, pass, __VA_ARGS__)
+
+/*
+ * The driver's rate limits (drivers/vfio/pci/rvfio/vfio/ratelimit.rs, the
+ * kernel's defaults): for each device and message, at most BURST lines in
+ * each INTERVAL_S seconds, plus one "<message>: N callbacks suppressed" line
+ * when a line goes out after an interval in which some were suppressed.
+ */
+#define BURST 10
+#define INTERVAL_S 5
+
+/* A saved stream: one final record of an igb (2428 bytes). */
+#define STREAM_MAX 16384
+/* The doorbell page of the legacy receive tails, outside BAR 0's saving layout. */
+#define DOORBELL_PAGE 0x2000
+#define PAGE 4096
+
+/* The messages a user can trigger (Documentation/messages.rst), each rate-limited. */
+static const char *const user_message[] = {
+	"migration stream refused",
+	"loading the migrated state failed",
+};
+
+#define USER_MESSAGES 2
+
+/* What the driver put in the kernel log since the start, read from /dev/kmsg. */
+static struct {
+	int fd;
+	long lines;			/* records whose text names rvfio-pci */
+	long of[USER_MESSAGES];		/* a user message, or its suppressed count */
+	long suppressed;		/* "...: N callbacks suppressed" */
+	long other;			/* any other line naming rvfio-pci */
+	long lost;			/* records overwritten before they were read */
+	char first[256], first_other[256];
+} klog = { .fd = -1 };
+
+/* Counts the records logged since the last call. */
+static void klog_drain(void)
+{
+	char rec[8192], *text, *end;
+	int message;
+	ssize_t n;
+
+	for (;;) {
+		n = read(klog.fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE) {
+			klog.lost++;
+			continue;
+		}
+		if (n <= 0)
+			return;
+		rec[n] = 0;
+		/* "prio,seq,usec,flags;text\n" then the record's dictionary lines */
+		text = strchr(rec, ';');
+		if (!text)
+			continue;
+		text++;
+		end = strchr(text, '\n');
+		if (end)
+			*end = 0;
+		if (!strstr(text, "rvfio-pci"))
+			continue;
+		klog.lines++;
+		if (!klog.first[0])
+			snprintf(klog.first, sizeof(klog.first), "%s", text);
+		for (message = 0; message < USER_MESSAGES; message++)
+			if (strstr(text, user_message[message]))
+				break;
+		if (message < USER_MESSAGES) {
+			klog.of[message]++;
+			klog.suppressed += !!strstr(text, "callbacks suppressed");
+		} else if (!klog.other++) {
+			snprintf(klog.first_other, sizeof(klog.first_other), "%s", text);
+		}
+	}
+}
+
+/* VFIO_DEVICE_FEATURE with a payload of @size bytes and @argsz; returns 0 or errno. */
+static int feature_sized(int device, __u32 flags, void *payload, size_t size, __u32 argsz)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) + 256] = { 0 };
+	struct vfio_device_feature *f = (void *)buf;
+	int ret;
+
+	f->argsz = argsz;
+	f->flags = flags;
+	memcpy(f->data, payload, size);
+	ret = ioctl(device, VFIO_DEVICE_FEATURE, f) ? errno : 0;
+	memcpy(payload, f->data, size);
+	return ret;
+}
+
+static int feature(int device, __u32 flags, void *payload, size_t size)
+{
+	return feature_sized(device, flags, payload, size,
+			     sizeof(struct vfio_device_feature) + size);
+}
+
+/* Sets @state; returns 0 or errno. A data fd it opened is closed. */
+static int set_state(int device, __u32 state)
+{
+	struct vfio_device_feature_mig_state mig = { .device_state = state };
+	int ret;
+
+	ret = feature(device, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+		      &mig, sizeof(mig));
+	if (!ret && mig.data_fd >= 0)
+		close(mig.data_fd);
+	return ret;
+}
+
+/* Sets @state, which opens a data fd; returns it, or -1 with errno. */
+static int open_session(int device, __u32 state)
+{
+	struct vfio_device_feature_mig_state mig = { .device_state = state };
+	int ret;
+
+	ret = feature(device, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+		      &mig, sizeof(mig));
+	errno = ret;
+	return ret ? -1 : mig.data_fd;
+}
+
+static __u32 get_state(int device)
+{
+	struct vfio_device_feature_mig_state mig = { 0 };
+
+	if (feature(device, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+		    &mig, sizeof(mig)))
+		return ~0u;
+	return mig.device_state;
+}
+
+/* Back to RUNNING from anywhere: a reset ends every session. */
+static void back_to_running(int device)
+{
+	if (ioctl(device, VFIO_DEVICE_RESET))
+		vfio_cdev_die("VFIO_DEVICE_RESET");
+}
+
+/* Writes all of @buf to a data fd (which takes at most a page a call); 0 or errno. */
+static int write_all(int fd, const unsigned char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0)
+			return errno;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Saves the device through STOP_COPY; returns the stream's length. */
+static size_t save_stream(int device, unsigned char *stream)
+{
+	size_t total = 0;
+	ssize_t got;
+	int fd;
+
+	back_to_running(device);
+	fd = open_session(device, VFIO_DEVICE_STATE_STOP_COPY);
+	if (fd < 0)
+		vfio_cdev_die("STOP_COPY");
+	while ((got = read(fd, stream + total, STREAM_MAX - total)) > 0)
+		total += got;
+	close(fd);
+	back_to_running(device);
+	return total;
+}
+
+/* Refusals of one kind: how many, how many calls gave the wrong errno, the last of those. */
+struct tally {
+	long n, wrong;
+	char detail[160];
+};
+
+/*
+ * Counts one call, which gave @got where @want was due (a refusal unless @want
+ * is 0); @fmt says what was called.
+ */
+static void tally(struct tally *t, int got, int want, const char *fmt, ...)
+{
+	char what[100];
+	va_list ap;
+
+	t->n += want != 0;
+	if (got == want)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	t->wrong++;
+	snprintf(t->detail, sizeof(t->detail), "%s: %s", what, got ? strerror(got) : "no error");
+}
+
+/* Checks that the device is in @state after a run of refusals, which changed nothing. */
+static void tally_state(struct tally *t, int device, __u32 state)
+{
+	__u32 now = get_state(device);
+
+	if (now != state) {
+		t->wrong++;
+		snprintf(t->detail, sizeof(t->detail), "state %u after the refusals, not %u",
+			 now, state);
+	}
+}
+
+enum bad_stream { NOTHING, RANDOM, FLIPPED, SHORT, KINDS };
+static const char *const kind_name[KINDS] = { "nothing", "random", "flipped", "short" };
+/* The errno of the write, and of every attempt to leave RESUMING. */
+static const int write_errno[KINDS] = { 0, EINVAL, EBADMSG, 0 };
+static const int leave_errno[KINDS] = { ENODATA, EINVAL, EBADMSG, ENODATA };
+
+/*
+ * Bad streams number @first to @first + @streams - 1, each refused @retries
+ * times; the attempts to leave RESUMING, which log, are counted in @leaving.
+ */
+static void bad_streams(int device, int first, int streams, int retries,
+			const unsigned char *good, size_t len, struct tally *t,
+			struct tally *leaving)
+{
+	static unsigned char buf[STREAM_MAX];
+
+	for (int s = first; s < first + streams; s++) {
+		enum bad_stream kind = s % KINDS;
+		size_t n = 0;
+		int fd;
+
+		back_to_running(device);
+		tally(t, set_state(device, VFIO_DEVICE_STATE_STOP), 0, "STOP");
+		fd = open_session(device, VFIO_DEVICE_STATE_RESUMING);
+		tally(t, fd < 0 ? errno : 0, 0, "RESUMING");
+		if (fd < 0)
+			continue;
+		switch (kind) {
+		case RANDOM:
+			n = 64 + rand() % 2048;
+			for (size_t i = 0; i < n; i++)
+				buf[i] = rand();
+			buf[0] = 'X';	/* not the magic */
+			break;
+		case FLIPPED:
+			/* A bit of the sections, between the header and the checksum. */
+			memcpy(buf, good, len);
+			buf[48 + rand() % (len - 52)] ^= 1 << (rand() % 8);
+			n = len;
+			break;
+		case SHORT:
+			memcpy(buf, good, len);
+			n = len - 1;
+			break;
+		default:
+			break;
+		}
+		tally(t, write_all(fd, buf, n), write_errno[kind], "writing a %s stream",
+		      kind_name[kind]);
+		for (int r = 0; r < retries; r++) {
+			tally(leaving, set_state(device, VFIO_DEVICE_STATE_STOP),
+			      leave_errno[kind], "leaving RESUMING with a %s stream",
+			      kind_name[kind]);
+			if (r % 50 == 49)
+				klog_drain();
+		}
+		tally_state(t, device, VFIO_DEVICE_STATE_RESUMING);
+		close(fd);
+		klog_drain();
+	}
+	back_to_running(device);
+}
+
+/* Bad VFIO_DEVICE_FEATURE calls, each with its errno; the device stays as it was. */
+static void bad_feature_calls(int device, int rounds)
+{
+	const __u32 pasid_ats = RVFIO_DEVICE_FEATURE_PCI_PASID_ATS;
+	const __u32 data_size = VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
+	struct rvfio_device_feature_pci_pasid_ats pasid = { 0 };
+	struct vfio_device_feature_mig_data_size size = { 0 };
+	const __u32 get = VFIO_DEVICE_FEATURE_GET;
+	struct tally t = { 0 };
+
+	back_to_running(device);
+	for (int i = 0; i < rounds; i++) {
+		tally(&t, set_state(device, 99), EINVAL, "state 99");
+		pasid.flags = 0;
+		tally(&t, feature(device, VFIO_DEVICE_FEATURE_SET | pasid_ats, &pasid,
+				  sizeof(pasid)), EINVAL, "PASID/ATS SET");
+		pasid.flags = 1;
+		tally(&t, feature(device, get | pasid_ats, &pasid, sizeof(pasid)), EINVAL,
+		      "PASID/ATS GET with flags 1");
+		tally(&t, feature(device, get | (RVFIO_DEVICE_FEATURE_BASE + 0xff0), &size,
+				  sizeof(size)), ENOTTY, "an unknown feature");
+		tally(&t, feature_sized(device, get | data_size, &size, sizeof(size),
+					sizeof(struct vfio_device_feature) + 1), EINVAL,
+		      "MIG_DATA_SIZE with a short argsz");
+		tally(&t, feature(device, get | (1u << 20) | data_size, &size, sizeof(size)),
+		      EINVAL, "an unknown flag bit");
+		if (i % 50 == 49)
+			klog_drain();
+	}
+	tally_state(&t, device, VFIO_DEVICE_STATE_RUNNING);
+	/* An arc the rules refuse: STOP_COPY to PRE_COPY. */
+	tally(&t, set_state(device, VFIO_DEVICE_STATE_STOP_COPY), 0, "STOP_COPY");
+	for (int i = 0; i < rounds; i++) {
+		tally(&t, set_state(device, VFIO_DEVICE_STATE_PRE_COPY), EINVAL,
+		      "STOP_COPY -> PRE_COPY");
+		if (i % 50 == 49)
+			klog_drain();
+	}
+	tally_state(&t, device, VFIO_DEVICE_STATE_STOP_COPY);
+	back_to_running(device);
+	klog_drain();
+	printf("# %ld bad feature calls\n", t.n);
+	result("bad_feature_calls_refused", !t.wrong, "%ld wrong; last %s", t.wrong, t.detail);
+}
+
+/* Transitions into saving states while a doorbell page is mapped: EBUSY, nothing changes. */
+static void busy_transitions(int device, int rounds)
+{
+	static const __u32 saving[] = { VFIO_DEVICE_STATE_PRE_COPY,
+					VFIO_DEVICE_STATE_PRE_COPY_P2P,
+					VFIO_DEVICE_STATE_STOP_COPY, 0 };
+	struct vfio_region_info bar0 = { .argsz = sizeof(bar0), .index = 0 };
+	struct tally t = { 0 };
+	void *page;
+
+	back_to_running(device);
+	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0))
+		vfio_cdev_die("VFIO_DEVICE_GET_REGION_INFO");
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, device,
+		    bar0.offset + DOORBELL_PAGE);
+	if (page == MAP_FAILED)
+		vfio_cdev_die("mmap of a doorbell page");
+	for (int i = 0; i < rounds; i++) {
+		for (const __u32 *s = saving; *s; s++)
+			tally(&t, set_state(device, *s), EBUSY, "state %u", *s);
+		if (i % 50 == 49)
+			klog_drain();
+	}
+	tally_state(&t, device, VFIO_DEVICE_STATE_RUNNING);
+	munmap(page, PAGE);
+	klog_drain();
+	printf("# %ld transitions refused with EBUSY\n", t.n);
+	result("busy_transitions_refused", !t.wrong, "%ld wrong; last %s", t.wrong, t.detail);
+}
+
+int main(int argc, char **argv)
+{
+	static unsigned char good[STREAM_MAX];
+	struct tally streams_t = { 0 }, leaving = { 0 };
+	struct timespec start, end;
+	long refusals, bound, seconds;
+	int device, streams, retries, rounds;
+	size_t len;
+
+	if (argc < 2 || argc > 5) {
+		fprintf(stderr, "usage: %s IGB_BDF [STREAMS [RETRIES [CALLS]]]\n", argv[0]);
+		return 2;
+	}
+	streams = argc > 2 ? atoi(argv[2]) : 40;
+	retries = argc > 3 ? atoi(argv[3]) : 100;
+	rounds = argc > 4 ? atoi(argv[4]) : 1000;
+	srand(20);
+
+	klog.fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (klog.fd < 0 || lseek(klog.fd, 0, SEEK_END) < 0)
+		vfio_cdev_die("/dev/kmsg");
+	device = vfio_cdev_open(argv[1]);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+
+	len = save_stream(device, good);
+	result("saved_stream", len > 52 && !memcmp(good, "RVFIOMIG", 8), "%zu bytes", len);
+	if (len <= 52)
+		return 1;
+	bad_streams(device, 0, streams, retries, good, len, &streams_t, &leaving);
+	bad_feature_calls(device, rounds);
+	busy_transitions(device, rounds);
+	/*
+	 * One more bad stream once the rate limit's interval is over: its first
+	 * refusal logs again, after the count of those suppressed.
+	 */
+	sleep(INTERVAL_S + 1);
+	bad_streams(device, streams, 1, retries, good, len, &streams_t, &leaving);
+	close(device);
+	refusals = leaving.n;
+	printf("# %d bad streams, %ld refusals leaving RESUMING\n", streams + 1, refusals);
+	result("bad_streams_refused", !streams_t.wrong && !leaving.wrong, "%ld wrong; last %s",
+	       streams_t.wrong + leaving.wrong,
+	       leaving.wrong ? leaving.detail : streams_t.detail);
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	klog_drain();
+	seconds = end.tv_sec - start.tv_sec + 1;
+	/*
+	 * In @seconds, a rate limit starts at most seconds / INTERVAL_S + 1
+	 * intervals, and one more may have begun before this test (an earlier
+	 * refusal); each lets BURST lines and one "callbacks suppressed" through.
+	 */
+	bound = (BURST + 1) * (seconds / INTERVAL_S + 2);
+	printf("# log: %ld driver lines in %ld s for %ld refusals that log: %ld '%s' (%ld of them 'callbacks suppressed'), %ld '%s', %ld other; %ld records lost; bound %ld a message\n",
+	       klog.lines, seconds, refusals, klog.of[0], user_message[0], klog.suppressed,
+	       klog.of[1], user_message[1], klog.other, klog.lost, bound);
+	printf("# first line: %s\n", klog.first);
+	/* A load too light to exceed the bound without a rate limit would show nothing. */
+	result("load_exceeds_bound", refusals > 4 * bound,
+	       "%ld refusals that log, bound %ld: raise STREAMS or RETRIES", refusals, bound);
+	result("log_bounded", klog.of[0] <= bound && klog.of[1] <= bound && !klog.lost,
+	       "%ld and %ld lines, bound %ld, %ld records lost", klog.of[0], klog.of[1], bound,
+	       klog.lost);
+	/* Nothing else a user does here makes the driver print. */
+	result("no_other_lines", !klog.other, "%ld, the first: %s", klog.other,
+	       klog.first_other);
+	/* Rate-limited, not removed: it comes back after the interval, with the count. */
+	result("message_kept", klog.of[0] > klog.suppressed && klog.suppressed >= 1,
+	       "%ld '%s' lines, %ld 'callbacks suppressed'", klog.of[0], user_message[0],
+	       klog.suppressed);
+	return results_failed ? 1 : 0;
+}
