@@ -173,14 +173,7 @@ fn migration_of(
     let dir = kernel::debugfs::Dir::new(&name);
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
     let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
-    let migration = Migration::new(
-        config.device(),
-        model,
-        pcie,
-        trapped,
-        doorbell_writes,
-        arcs,
-    )?;
+    let migration = Migration::new(config.device(), model, pcie, trapped, doorbell_writes, arcs)?;
     Ok(Some(KBox::pin_init(migration, GFP_KERNEL)?))
 }
 
