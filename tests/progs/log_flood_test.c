@@ -40,6 +40,7 @@
 #include <linux/vfio.h>
 #include <linux/rvfio.h>
 
+#include "mig_feature.h"
 #include "results.h"
 #include "vfio_cdev.h"
 
@@ -120,40 +121,6 @@ static void klog_drain(void)
 	}
 }
 
-/* VFIO_DEVICE_FEATURE with a payload of @size bytes and @argsz; returns 0 or errno. */
-static int feature_sized(int device, __u32 flags, void *payload, size_t size, __u32 argsz)
-{
-	unsigned char buf[sizeof(struct vfio_device_feature) + 256] = { 0 };
-	struct vfio_device_feature *f = (void *)buf;
-	int ret;
-
-	f->argsz = argsz;
-	f->flags = flags;
-	memcpy(f->data, payload, size);
-	ret = ioctl(device, VFIO_DEVICE_FEATURE, f) ? errno : 0;
-	memcpy(payload, f->data, size);
-	return ret;
-}
-
-static int feature(int device, __u32 flags, void *payload, size_t size)
-{
-	return feature_sized(device, flags, payload, size,
-			     sizeof(struct vfio_device_feature) + size);
-}
-
-/* Sets @state; returns 0 or errno. A data fd it opened is closed. */
-static int set_state(int device, __u32 state)
-{
-	struct vfio_device_feature_mig_state mig = { .device_state = state };
-	int ret;
-
-	ret = feature(device, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-		      &mig, sizeof(mig));
-	if (!ret && mig.data_fd >= 0)
-		close(mig.data_fd);
-	return ret;
-}
-
 /* Sets @state, which opens a data fd; returns it, or -1 with errno. */
 static int open_session(int device, __u32 state)
 {
@@ -164,23 +131,6 @@ static int open_session(int device, __u32 state)
 		      &mig, sizeof(mig));
 	errno = ret;
 	return ret ? -1 : mig.data_fd;
-}
-
-static __u32 get_state(int device)
-{
-	struct vfio_device_feature_mig_state mig = { 0 };
-
-	if (feature(device, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-		    &mig, sizeof(mig)))
-		return ~0u;
-	return mig.device_state;
-}
-
-/* Back to RUNNING from anywhere: a reset ends every session. */
-static void back_to_running(int device)
-{
-	if (ioctl(device, VFIO_DEVICE_RESET))
-		vfio_cdev_die("VFIO_DEVICE_RESET");
 }
 
 /* Writes all of @buf to a data fd (which takes at most a page a call); 0 or errno. */
@@ -275,7 +225,7 @@ static void bad_streams(int device, int first, int streams, int retries,
 		int fd;
 
 		back_to_running(device);
-		tally(t, set_state(device, VFIO_DEVICE_STATE_STOP), 0, "STOP");
+		tally(t, set_state(device, VFIO_DEVICE_STATE_STOP, NULL), 0, "STOP");
 		fd = open_session(device, VFIO_DEVICE_STATE_RESUMING);
 		tally(t, fd < 0 ? errno : 0, 0, "RESUMING");
 		if (fd < 0)
@@ -303,7 +253,7 @@ static void bad_streams(int device, int first, int streams, int retries,
 		tally(t, write_all(fd, buf, n), write_errno[kind], "writing a %s stream",
 		      kind_name[kind]);
 		for (int r = 0; r < retries; r++) {
-			tally(leaving, set_state(device, VFIO_DEVICE_STATE_STOP),
+			tally(leaving, set_state(device, VFIO_DEVICE_STATE_STOP, NULL),
 			      leave_errno[kind], "leaving RESUMING with a %s stream",
 			      kind_name[kind]);
 			if (r % 50 == 49)
@@ -328,7 +278,7 @@ static void bad_feature_calls(int device, int rounds)
 
 	back_to_running(device);
 	for (int i = 0; i < rounds; i++) {
-		tally(&t, set_state(device, 99), EINVAL, "state 99");
+		tally(&t, set_state(device, 99, NULL), EINVAL, "state 99");
 		pasid.flags = 0;
 		tally(&t, feature(device, VFIO_DEVICE_FEATURE_SET | pasid_ats, &pasid,
 				  sizeof(pasid)), EINVAL, "PASID/ATS SET");
@@ -347,9 +297,9 @@ static void bad_feature_calls(int device, int rounds)
 	}
 	tally_state(&t, device, VFIO_DEVICE_STATE_RUNNING);
 	/* An arc the rules refuse: STOP_COPY to PRE_COPY. */
-	tally(&t, set_state(device, VFIO_DEVICE_STATE_STOP_COPY), 0, "STOP_COPY");
+	tally(&t, set_state(device, VFIO_DEVICE_STATE_STOP_COPY, NULL), 0, "STOP_COPY");
 	for (int i = 0; i < rounds; i++) {
-		tally(&t, set_state(device, VFIO_DEVICE_STATE_PRE_COPY), EINVAL,
+		tally(&t, set_state(device, VFIO_DEVICE_STATE_PRE_COPY, NULL), EINVAL,
 		      "STOP_COPY -> PRE_COPY");
 		if (i % 50 == 49)
 			klog_drain();
@@ -380,7 +330,7 @@ static void busy_transitions(int device, int rounds)
 		vfio_cdev_die("mmap of a doorbell page");
 	for (int i = 0; i < rounds; i++) {
 		for (const __u32 *s = saving; *s; s++)
-			tally(&t, set_state(device, *s), EBUSY, "state %u", *s);
+			tally(&t, set_state(device, *s, NULL), EBUSY, "state %u", *s);
 		if (i % 50 == 49)
 			klog_drain();
 	}

@@ -30,59 +30,16 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include "mig_feature.h"
 #include "results.h"
 #include "vfio_cdev.h"
 
 #define result(name, pass, ...) result_of("mig", name, pass, __VA_ARGS__)
 
-/* VFIO_DEVICE_FEATURE with an 8-byte payload; returns 0 or errno. */
-static int feature(int device, __u32 flags, void *payload, size_t size)
-{
-	struct {
-		struct vfio_device_feature f;
-		__u64 data[2];
-	} arg = { .f.argsz = sizeof(arg.f) + size, .f.flags = flags };
-	int ret;
-
-	memcpy(arg.data, payload, size);
-	ret = ioctl(device, VFIO_DEVICE_FEATURE, &arg) ? errno : 0;
-	memcpy(payload, arg.data, size);
-	return ret;
-}
-
-/* Sets @state; returns 0 or errno, with the data fd (or -1) in @fd. */
-static int set_state(int device, __u32 state, int *fd)
-{
-	struct vfio_device_feature_mig_state mig = { .device_state = state };
-	int ret;
-
-	ret = feature(device, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-		      &mig, sizeof(mig));
-	*fd = ret ? -1 : mig.data_fd;
-	return ret;
-}
-
-static __u32 get_state(int device)
-{
-	struct vfio_device_feature_mig_state mig = { 0 };
-
-	if (feature(device, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-		    &mig, sizeof(mig)))
-		return ~0u;
-	return mig.device_state;
-}
-
 static int is_saving(__u32 s)
 {
 	return s == VFIO_DEVICE_STATE_PRE_COPY || s == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
 	       s == VFIO_DEVICE_STATE_STOP_COPY;
-}
-
-/* Back to RUNNING from anywhere: a reset ends every session. */
-static void back_to_running(int device)
-{
-	if (ioctl(device, VFIO_DEVICE_RESET))
-		vfio_cdev_die("VFIO_DEVICE_RESET");
 }
 
 /*

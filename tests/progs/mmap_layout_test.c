@@ -26,6 +26,7 @@
 #include <linux/vfio.h>
 #include <linux/rvfio.h>
 
+#include "mig_feature.h"
 #include "results.h"
 #include "vfio_cdev.h"
 
@@ -101,24 +102,6 @@ static int try_map(int device, const struct vfio_region_info *info, __u64 offset
 	return 0;
 }
 
-static int set_state(int device, __u32 state)
-{
-	struct {
-		struct vfio_device_feature f;
-		struct vfio_device_feature_mig_state mig;
-	} arg = {
-		.f.argsz = sizeof(arg),
-		.f.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-		.mig.device_state = state,
-	};
-
-	if (ioctl(device, VFIO_DEVICE_FEATURE, &arg))
-		return errno;
-	if (arg.mig.data_fd >= 0 && state == VFIO_DEVICE_STATE_PRE_COPY)
-		close(arg.mig.data_fd);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct vfio_region_info_cap_sparse_mmap *sparse, *saving;
@@ -167,9 +150,9 @@ int main(int argc, char **argv)
 	kept = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, device,
 		    info.offset + PLAIN_PAGE);
 	result("plain_page_maps", kept != MAP_FAILED, "%s", strerror(errno));
-	ret = set_state(device, VFIO_DEVICE_STATE_PRE_COPY);
+	ret = set_state(device, VFIO_DEVICE_STATE_PRE_COPY, NULL);
 	result("saves_with_mapping_alive", ret == 0, "%s", strerror(ret));
-	ret = set_state(device, VFIO_DEVICE_STATE_RUNNING);
+	ret = set_state(device, VFIO_DEVICE_STATE_RUNNING, NULL);
 	result("back_to_running", ret == 0, "%s", strerror(ret));
 	if (kept != MAP_FAILED)
 		munmap(kept, PAGE);
