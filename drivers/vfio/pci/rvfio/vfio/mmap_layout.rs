@@ -26,6 +26,9 @@ const MODE: bindings::umode_t = 0o644;
 #[allow(clippy::disallowed_methods)]
 impl<T: VfioPciOps> CoreDevice<T> {
     /// `mmap_layout`.
+    // With `CONFIG_DEBUG_LOCK_ALLOC`, `struct attribute` has lockdep fields besides the name
+    // and mode, which the update zeroes; without it, the update has nothing left to do.
+    #[allow(clippy::needless_update)]
     const MMAP_LAYOUT_ATTR: bindings::device_attribute = bindings::device_attribute {
         attr: bindings::attribute {
             name: c"mmap_layout".as_ptr().cast(),
