@@ -84,7 +84,7 @@ mkdir -p "$seeds" "$corpus" "$artifacts"
 if [ "$name" = stream_decode ]; then
 	# Input layout (see src/stream.rs): a byte choosing the piece size, then the
 	# stream. The identity is FUZZ_IDENTITY of src/stream.rs; the sections are
-	# the igb personality's (drivers/vfio/pci/rvfio/igb.rs).
+	# the igb personality's (drivers/vfio/pci/rvfio/personality/igb.rs).
 	python3 - "$seeds" <<'PY'
 import pathlib, struct, sys, zlib
 

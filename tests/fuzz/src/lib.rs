@@ -14,32 +14,36 @@
 #[path = "../../../drivers/vfio/pci/rvfio/bytes.rs"]
 mod bytes;
 
-#[path = "../../../drivers/vfio/pci/rvfio/pci_caps.rs"]
-mod pci_caps;
+#[path = "../../../drivers/vfio/pci/rvfio/config"]
+mod config {
+    pub(crate) mod pasid_ats;
+    pub(crate) mod pci_caps;
+    pub(crate) mod view;
+}
 
-#[path = "../../../drivers/vfio/pci/rvfio/config_view.rs"]
-mod config_view;
+#[path = "../../../drivers/vfio/pci/rvfio/migration"]
+mod migration {
+    pub(crate) mod mmap_rules;
+    pub(crate) mod stream;
+}
 
-#[path = "../../../drivers/vfio/pci/rvfio/pasid_ats.rs"]
-mod pasid_ats;
-
-#[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
-mod mig_stream;
-
-#[path = "../../../drivers/vfio/pci/rvfio/mmap_rules.rs"]
-mod mmap_rules;
-
-#[path = "../../../drivers/vfio/pci/rvfio/igb.rs"]
-mod igb;
+#[path = "../../../drivers/vfio/pci/rvfio/personality"]
+mod personality {
+    pub(crate) mod igb;
+}
 
 pub mod stream;
 
 use core::cell::Cell;
 
-use config_view::{ExtLayout, PasidHiding, UserView, MAX_FREE_RANGES};
-use pasid_ats::{PhysicalCaps, Report};
-use pci_caps::{ext_cap_len, ConfigSpace, ExtCap, ExtCaps, StdCaps, TranslationCaps, WalkError};
-use pci_caps::{EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI, EXT_CAP_START, EXT_CONFIG_SIZE};
+use config::pasid_ats::{self, PhysicalCaps, Report};
+use config::pci_caps::{
+    ext_cap_len, ConfigSpace, ExtCap, ExtCaps, StdCaps, TranslationCaps, WalkError,
+};
+use config::pci_caps::{
+    EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI, EXT_CAP_START, EXT_CONFIG_SIZE,
+};
+use config::view::{ExtLayout, PasidHiding, UserView, MAX_FREE_RANGES};
 
 /// Bytes of fuzz input before the config space contents.
 pub const INPUT_HEADER_LEN: usize = 2;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Fuzzing of the migration stream decoder (`mig_stream`) and of the igb personality's
+//! Fuzzing of the migration stream decoder (`migration/stream.rs`) and of the igb personality's
 //! reading of records (`igb`), as a resuming device meets an untrusted stream.
 //!
 //! Input: byte 0 chooses the size of the pieces the stream is fed in (1 to 256 bytes); the
@@ -11,16 +11,16 @@
 //! - passes only records whose state the personality then reads back identically after
 //!   encoding it again.
 
-use crate::igb::{ConfigState, State};
-use crate::mig_stream::{
+use crate::migration::stream::{
     encode, Buffer, Decoder, Identity, RecordKind, StreamError, MAX_RECORD_SIZE,
 };
+use crate::personality::igb::{ConfigState, State};
 
 /// The device the fuzzed streams resume into; `run.sh` makes its seeds for this identity.
 const FUZZ_IDENTITY: Identity = Identity {
-    personality: crate::igb::PERSONALITY,
-    vendor: crate::igb::VENDOR_ID,
-    device: crate::igb::DEVICE_ID,
+    personality: crate::personality::igb::PERSONALITY,
+    vendor: crate::personality::igb::VENDOR_ID,
+    device: crate::personality::igb::DEVICE_ID,
     subsystem_vendor: 0x8086,
     subsystem_device: 0x0000,
     revision: 1,
@@ -127,7 +127,7 @@ pub fn exercise_stream(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mig_stream::Section;
+    use crate::migration::stream::Section;
 
     /// A record like the seeds `run.sh` writes: every section of the igb, zero-filled.
     fn zero_record(kind: RecordKind) -> Vec<u8> {

@@ -6,29 +6,26 @@
 
 #![allow(dead_code)]
 
+// The driver's folders, as the crate root declares them; only their pure files.
 #[path = "../../../drivers/vfio/pci/rvfio/bytes.rs"]
 pub mod bytes;
 
-#[path = "../../../drivers/vfio/pci/rvfio/pci_caps.rs"]
-pub mod pci_caps;
+#[path = "../../../drivers/vfio/pci/rvfio/config"]
+pub mod config {
+    pub mod pasid_ats;
+    pub mod pci_caps;
+    pub mod view;
+}
 
-#[path = "../../../drivers/vfio/pci/rvfio/config_view.rs"]
-pub mod config_view;
+#[path = "../../../drivers/vfio/pci/rvfio/migration"]
+pub mod migration {
+    pub mod mmap_rules;
+    pub mod state;
+    pub mod stream;
+    pub mod v1_region;
+}
 
-#[path = "../../../drivers/vfio/pci/rvfio/pasid_ats.rs"]
-pub mod pasid_ats;
-
-#[path = "../../../drivers/vfio/pci/rvfio/mig_state.rs"]
-pub mod mig_state;
-
-#[path = "../../../drivers/vfio/pci/rvfio/mig_region.rs"]
-pub mod mig_region;
-
-#[path = "../../../drivers/vfio/pci/rvfio/mig_stream.rs"]
-pub mod mig_stream;
-
-#[path = "../../../drivers/vfio/pci/rvfio/mmap_rules.rs"]
-pub mod mmap_rules;
-
-#[path = "../../../drivers/vfio/pci/rvfio/igb.rs"]
-pub mod igb;
+#[path = "../../../drivers/vfio/pci/rvfio/personality"]
+pub mod personality {
+    pub mod igb;
+}

@@ -4,31 +4,26 @@
 //!
 //! Binds to any PCI device through `driver_override` and offers it to userspace as `vfio-pci`
 //! does, through the abstractions over `vfio_pci_core` in [`vfio`], with two differences: the
-//! physical PASID capability is hidden from the user's config space ([`config_view`]), and
+//! physical PASID capability is hidden from the user's config space ([`config::view`]), and
 //! the `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` device feature reports what the device can do
 //! with PASID, ATS and PRI and where extended config space is free ([`pasid_ats`]).
 
 use kernel::{page::PAGE_SIZE, prelude::*, str::CString, uaccess::UserSlice};
 
 mod bytes;
-mod config_view;
-mod igb;
-mod mig_region;
-mod mig_state;
-mod mig_stream;
+mod config;
 mod migration;
-mod mmap_rules;
-mod pasid_ats;
-mod pci_caps;
+mod personality;
 mod vfio;
 
-use config_view::{ExtLayout, PasidHiding, UserView};
-use mig_state::{Features, MigState};
-use mig_stream::Identity;
+use config::pasid_ats::{self, PhysicalCaps, Report, Request};
+use config::pci_caps::{self, layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
+use config::view::{ExtLayout, PasidHiding, UserView};
+use migration::mmap_rules::TrappedPages;
+use migration::state::{Features, MigState};
+use migration::stream::Identity;
 use migration::{ArcCounts, DoorbellWrites, Migration};
-use mmap_rules::TrappedPages;
-use pasid_ats::{PhysicalCaps, Report, Request};
-use pci_caps::{layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
+use personality::igb;
 
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
 const DRIVER_NAME: &CStr = c"rvfio-pci";

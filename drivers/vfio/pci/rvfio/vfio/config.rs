@@ -5,7 +5,7 @@
 
 use kernel::{bindings, device, ffi::c_int};
 
-use crate::pci_caps::ConfigSpace;
+use crate::config::pci_caps::ConfigSpace;
 
 /// The physical config space of a PCI device.
 ///

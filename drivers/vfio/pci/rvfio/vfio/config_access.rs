@@ -15,7 +15,7 @@ use kernel::{
 };
 
 use super::{bindings as vfio, region_at, OFFSET_MASK};
-use crate::{config_view::PasidHiding, pci_caps::ConfigSpace};
+use crate::config::{pci_caps::ConfigSpace, view::PasidHiding};
 
 /// Where an access of `count` bytes at file position `pos` lands in config space, if it is an
 /// access to the config region that lies entirely inside it. Anything else goes to the core

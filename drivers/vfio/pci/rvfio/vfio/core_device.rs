@@ -18,7 +18,8 @@ use super::{
     bindings as vfio, config_access, region_at, CoreConfig, DataFd, MappingTracker, PciConfig,
     RegionIo, Registers,
 };
-use crate::{config_view::PasidHiding, mig_state::Features, pci_caps::ConfigSpace};
+use crate::config::{pci_caps::ConfigSpace, view::PasidHiding};
+use crate::migration::state::Features;
 
 /// The behaviour of a vfio-pci variant driver.
 ///

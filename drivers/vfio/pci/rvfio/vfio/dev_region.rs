@@ -12,7 +12,7 @@ use kernel::{
 };
 
 use super::{bindings as vfio, core_device::OpenDevice, region_at, CoreDevice, VfioPciOps};
-use crate::mig_region::REGION_SIZE;
+use crate::migration::v1_region::REGION_SIZE;
 
 /// The bytes of one access to the migration region, in a kernel buffer: the user's memory
 /// is copied before a write is served and after a read is, never while the driver holds a

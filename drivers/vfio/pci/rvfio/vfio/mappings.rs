@@ -24,7 +24,7 @@ use kernel::{
 
 use super::{bindings as vfio, CoreDevice, VfioPciOps};
 use crate::bytes::put;
-use crate::mmap_rules::{split_of, MapRefusal, Mapping, MmapLayout, TrappedPages};
+use crate::migration::mmap_rules::{split_of, MapRefusal, Mapping, MmapLayout, TrappedPages};
 
 /// Number of standard BARs (`PCI_STD_NUM_BARS`).
 pub(crate) const BARS: usize = 6;

@@ -9,7 +9,7 @@
 mod tests {
     use kernel::prelude::*;
 
-    use crate::mig_state::{next_step, Features, MigState};
+    use crate::migration::state::{next_step, Features, MigState};
     use crate::vfio::bindings as vfio;
 
     #[test]

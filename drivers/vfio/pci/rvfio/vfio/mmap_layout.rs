@@ -16,7 +16,7 @@ use kernel::{
 };
 
 use super::{core_device::probed_core, CoreDevice, MappingTracker, VfioPciOps};
-use crate::mmap_rules::MmapLayout;
+use crate::migration::mmap_rules::MmapLayout;
 
 /// The attribute's permissions: the owner (root) writes, everyone reads.
 const MODE: bindings::umode_t = 0o644;

@@ -44,7 +44,7 @@ pub(crate) const FEATURE_INDEX_MASK: u32 = bindings::VFIO_DEVICE_FEATURE_MASK;
 
 // The pure code's copies of the uAPI flags must be the kernel's.
 const _: () = {
-    use crate::pasid_ats::{FEATURE_GET, FEATURE_PROBE, FEATURE_SET};
+    use crate::config::pasid_ats::{FEATURE_GET, FEATURE_PROBE, FEATURE_SET};
     assert!(FEATURE_GET == bindings::VFIO_DEVICE_FEATURE_GET);
     assert!(FEATURE_SET == bindings::VFIO_DEVICE_FEATURE_SET);
     assert!(FEATURE_PROBE == bindings::VFIO_DEVICE_FEATURE_PROBE);
@@ -59,7 +59,7 @@ const _: () = assert!(
 
 // The v1 layout the pure code serves must be upstream's `struct vfio_device_migration_info`.
 const _: () = {
-    use crate::mig_state::v1;
+    use crate::migration::state::v1;
     use bindings::vfio_device_migration_info as Info;
     use core::mem::{offset_of, size_of};
     assert!(v1::RUNNING == bindings::VFIO_DEVICE_STATE_V1_RUNNING);
@@ -68,5 +68,5 @@ const _: () = {
     assert!(v1::P2P & bindings::VFIO_DEVICE_STATE_MASK == 0);
     assert!(offset_of!(Info, device_state) == 0 && offset_of!(Info, pending_bytes) == 8);
     assert!(offset_of!(Info, data_offset) == 16 && offset_of!(Info, data_size) == 24);
-    assert!(size_of::<Info>() as u64 <= crate::mig_region::DATA_OFFSET);
+    assert!(size_of::<Info>() as u64 <= crate::migration::v1_region::DATA_OFFSET);
 };

@@ -2,7 +2,7 @@
 
 //! The v1-layout migration region (`VFIO_REGION_TYPE_MIGRATION_DEPRECATED`): where its
 //! fields are and which accesses are well formed. Pure code: the driver decides what an
-//! access does (`migration.rs`).
+//! access does (`migration/mod.rs`).
 //!
 //! ```text
 //!      0  struct vfio_device_migration_info: device_state (u32), reserved (u32),

@@ -634,23 +634,23 @@ pub(crate) mod testing {
     pub(crate) const DUMPS: [(&str, &str); 5] = [
         (
             "8086-0b25-dsa",
-            include_str!("../../../../tests/data/config-space/8086-0b25-dsa.txt"),
+            include_str!("../../../../../tests/data/config-space/8086-0b25-dsa.txt"),
         ),
         (
             "8086-0d93-cxl",
-            include_str!("../../../../tests/data/config-space/8086-0d93-cxl.txt"),
+            include_str!("../../../../../tests/data/config-space/8086-0d93-cxl.txt"),
         ),
         (
             "1002-7300-fiji",
-            include_str!("../../../../tests/data/config-space/1002-7300-fiji.txt"),
+            include_str!("../../../../../tests/data/config-space/1002-7300-fiji.txt"),
         ),
         (
             "1002-731f-navi10-rx5600xt",
-            include_str!("../../../../tests/data/config-space/1002-731f-navi10-rx5600xt.txt"),
+            include_str!("../../../../../tests/data/config-space/1002-731f-navi10-rx5600xt.txt"),
         ),
         (
             "14c1-0008-myri10g",
-            include_str!("../../../../tests/data/config-space/14c1-0008-myri10g.txt"),
+            include_str!("../../../../../tests/data/config-space/14c1-0008-myri10g.txt"),
         ),
     ];
 

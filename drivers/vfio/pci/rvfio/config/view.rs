@@ -12,8 +12,8 @@
 //!
 //! Pure code with no kernel calls, like [`crate::pci_caps`].
 
-use crate::pci_caps::{ext_cap_len, ConfigSpace, ExtCaps, SlotSet, WalkError};
-use crate::pci_caps::{EXT_CAP_START, EXT_CONFIG_SIZE, EXT_SLOTS};
+use super::pci_caps::{ext_cap_len, ConfigSpace, ExtCaps, SlotSet, WalkError};
+use super::pci_caps::{EXT_CAP_START, EXT_CONFIG_SIZE, EXT_SLOTS};
 
 /// Bytes of the PASID capability: header, capability and control registers.
 pub(crate) const PASID_CAP_LEN: u16 = 8;
@@ -351,9 +351,9 @@ fn offset_of(slot: usize) -> u16 {
 #[cfg(any(test, CONFIG_KUNIT))]
 #[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_config_view))]
 mod tests {
+    use super::super::pci_caps::testing::{ext, Sparse};
+    use super::super::pci_caps::{EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI};
     use super::*;
-    use crate::pci_caps::testing::{ext, Sparse};
-    use crate::pci_caps::{EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI};
 
     const AER: u16 = 0x0001;
     const ARI: u16 = 0x000e;
@@ -683,7 +683,7 @@ mod tests {
 
     #[test]
     fn real_dumps_lose_pasid_and_nothing_else() {
-        use crate::pci_caps::testing::{expected_chain, Dump, DUMPS};
+        use super::super::pci_caps::testing::{expected_chain, Dump, DUMPS};
         for (_, text) in DUMPS {
             let below = Dump(text);
             let Some(pasid) = below.expected_offset("expect-pasid:") else {

@@ -8,9 +8,9 @@
 //! `Documentation/uapi.rst`. Pure code: reading the capabilities, checking a request and
 //! encoding the answer make no kernel calls.
 
+use super::pci_caps::{read_dword_in, ConfigSpace, TranslationCaps, WalkError};
+use super::view::{ExtLayout, MAX_FREE_RANGES};
 use crate::bytes::put;
-use crate::config_view::{ExtLayout, MAX_FREE_RANGES};
-use crate::pci_caps::{read_dword_in, ConfigSpace, TranslationCaps, WalkError};
 
 /// The feature's index, `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS`: the first of the top 4096
 /// indices of the 16-bit space, which upstream VFIO does not allocate.
@@ -291,9 +291,9 @@ fn flag_if(condition: bool, flag: u32) -> u32 {
 #[cfg(any(test, CONFIG_KUNIT))]
 #[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_pasid_ats))]
 mod tests {
+    use super::super::pci_caps::testing::{ext, Sparse};
+    use super::super::pci_caps::{EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI};
     use super::*;
-    use crate::pci_caps::testing::{ext, Sparse};
-    use crate::pci_caps::{EXT_CAP_ID_ATS, EXT_CAP_ID_PASID, EXT_CAP_ID_PRI};
 
     /// The abilities of the device `cfg`, with its payload encoded into `out`.
     fn answer<C: ConfigSpace>(cfg: &C, iommu_pasid: bool, out: &mut [u8]) -> u32 {
@@ -502,8 +502,8 @@ mod tests {
 
     #[test]
     fn real_dumps_report_their_capabilities() {
-        for (_, text) in crate::pci_caps::testing::DUMPS {
-            let dump = crate::pci_caps::testing::Dump(text);
+        for (_, text) in super::super::pci_caps::testing::DUMPS {
+            let dump = super::super::pci_caps::testing::Dump(text);
             let (caps, err) = PhysicalCaps::read(&dump);
             assert_eq!(err, None);
             let offset_of = |found: Option<Found<_>>| found.map(|f: Found<_>| f.offset);

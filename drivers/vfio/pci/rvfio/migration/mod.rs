@@ -4,9 +4,14 @@
 //! front-ends (the v2 device features and the v1 migration region), its lock, and the saving
 //! and resuming sessions behind the data fds.
 //!
-//! The decisions are pure code: [`mig_state`] says which arcs to take and what each does,
-//! [`mig_stream`] frames and checks the stream, the personality ([`igb`]) says which
+//! The decisions are pure code: [`state`] says which arcs to take and what each does,
+//! [`stream`] frames and checks the stream, the personality ([`igb`]) says which
 //! registers hold the state. This file sequences them under the lock.
+
+pub(crate) mod mmap_rules;
+pub(crate) mod state;
+pub(crate) mod stream;
+pub(crate) mod v1_region;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,16 +25,16 @@ use kernel::{
 };
 
 use crate::bytes::put;
-use crate::igb;
-use crate::mig_region::{self, Field, DATA_OFFSET, DATA_SIZE};
-use crate::mig_state::{self, Effects, Features, MigState};
-use crate::mig_stream::{self, Buffer, Decoder, Identity, RecordKind, StreamError};
-use crate::mmap_rules::{registers_written, TrappedPages};
+use crate::personality::igb;
 use crate::vfio::{
     dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, RateLimit,
     RegionIo, Registers, BARS,
 };
 use crate::RvfioPci;
+use mmap_rules::{registers_written, TrappedPages};
+use state::{Effects, Features, MigState};
+use stream::{Buffer, Decoder, Identity, RecordKind, StreamError};
+use v1_region::{Field, DATA_OFFSET, DATA_SIZE};
 
 /// The features every personality offers: P2P and pre-copy besides the mandatory states.
 pub(crate) const FEATURES: Features = Features::STOP_COPY
@@ -311,7 +316,7 @@ impl Migration {
         front: FrontEnd,
     ) -> Result<Option<DataFd>> {
         let mut core = self.lock();
-        mig_state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
+        state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
         // The mmap rule is checked once, before the first arc, so that a refusal changes
         // nothing; from then on no conflicting mapping can be made.
         if target.is_saving() && !core.state.is_saving() {
@@ -319,7 +324,7 @@ impl Migration {
         }
         let mut fd = Ok(None);
         while core.state != target {
-            let next = mig_state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
+            let next = state::next_step(core.state, target, FEATURES).map_err(|_| EINVAL)?;
             fd = self.take_arc(dev, &mut core, next, front);
             if fd.is_err() {
                 break;
@@ -434,7 +439,7 @@ impl Migration {
     }
 
     /// Serves an access to the v1 migration region (layout and well-formed accesses in
-    /// [`mig_region`]; the rules in `Documentation/migration.rst`).
+    /// [`v1_region`]; the rules in `Documentation/migration.rst`).
     pub(crate) fn region_access(
         &self,
         dev: &OpenDevice<'_, RvfioPci>,
@@ -442,10 +447,10 @@ impl Migration {
         io: RegionIo<'_>,
     ) -> Result {
         let (len, direction) = match &io {
-            RegionIo::Read(out) => (out.len(), mig_region::Direction::Read),
-            RegionIo::Write(input) => (input.len(), mig_region::Direction::Write),
+            RegionIo::Read(out) => (out.len(), v1_region::Direction::Read),
+            RegionIo::Write(input) => (input.len(), v1_region::Direction::Write),
         };
-        let field = mig_region::classify(offset, len, direction).ok_or(EINVAL)?;
+        let field = v1_region::classify(offset, len, direction).ok_or(EINVAL)?;
         match io {
             RegionIo::Read(out) => self.region_read(field, out),
             RegionIo::Write(input) => self.region_write(dev, field, input),
@@ -454,7 +459,7 @@ impl Migration {
 
     fn region_read(&self, field: Field, out: &mut [u8]) -> Result {
         let value = match field {
-            Field::DeviceState => u64::from(mig_state::to_v1(self.state())),
+            Field::DeviceState => u64::from(state::to_v1(self.state())),
             Field::PendingBytes => self.session(Direction::Save)?.v1_pending()?,
             Field::DataOffset => {
                 self.open_session()?.v1_data_offset()?;
@@ -476,7 +481,7 @@ impl Migration {
         match field {
             Field::DeviceState => {
                 let bits = u32::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
-                let target = mig_state::from_v1(bits).ok_or(EINVAL)?;
+                let target = state::from_v1(bits).ok_or(EINVAL)?;
                 self.transition(dev, target, FrontEnd::V1).map(drop)
             }
             Field::DataSize => {
@@ -710,8 +715,7 @@ impl Session {
         self.saving(|saving| {
             let config_bytes = config.encode();
             let sections = state.sections(&config_bytes);
-            mig_stream::encode(&mut saving.stream, kind, identity, &sections)
-                .map_err(stream_errno)?;
+            stream::encode(&mut saving.stream, kind, identity, &sections).map_err(stream_errno)?;
             saving.complete = kind == RecordKind::Final;
             Ok(())
         })
