@@ -308,8 +308,10 @@ static uint32_t place_bars(unsigned int want)
 		if (bar == want)
 			found = next;
 		next += size;
-		if ((orig & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64)
-			cfg_write(reg + 4, 0), bar++;
+		if ((orig & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64) {
+			cfg_write(reg + 4, 0);
+			bar++;
+		}
 	}
 	if (!found)
 		fail("BAR %u is not a memory BAR of up to 512 KiB", want);

@@ -313,12 +313,10 @@ impl<T: VfioPciOps> CoreDevice<T> {
         if info.flags & vfio::VFIO_REGION_INFO_FLAG_MMAP == 0 {
             return 0;
         }
-        let mut ids = [SPARSE_MMAP_SAVING, 0];
-        if tracker.layout() == MmapLayout::Saving {
-            ids[1] = vfio::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
-        }
+        let standard = (tracker.layout() == MmapLayout::Saving)
+            .then_some(vfio::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16);
         from_result(|| {
-            for id in ids.into_iter().filter(|&id| id != 0) {
+            for id in Iterator::chain(core::iter::once(SPARSE_MMAP_SAVING), standard) {
                 let mut cap = sparse_cap(id, pages, info.size)?;
                 // SAFETY: `caps` is VFIO's; `cap` holds a whole capability of its length,
                 // which the call copies.
