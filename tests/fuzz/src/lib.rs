@@ -27,10 +27,8 @@ mod migration {
     pub(crate) mod stream;
 }
 
-#[path = "../../../drivers/vfio/pci/rvfio/personality"]
-mod personality {
-    pub(crate) mod igb;
-}
+#[path = "../../../drivers/vfio/pci/rvfio/personality/mod.rs"]
+mod personality;
 
 pub mod stream;
 

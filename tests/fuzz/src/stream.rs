@@ -14,7 +14,8 @@
 use crate::migration::stream::{
     encode, Buffer, Decoder, Identity, RecordKind, StreamError, MAX_RECORD_SIZE,
 };
-use crate::personality::igb::{ConfigState, State};
+use crate::personality::igb::State;
+use crate::personality::ConfigState;
 
 /// The device the fuzzed streams resume into; `run.sh` makes its seeds for this identity.
 const FUZZ_IDENTITY: Identity = Identity {

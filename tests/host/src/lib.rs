@@ -25,7 +25,5 @@ pub mod migration {
     pub mod v1_region;
 }
 
-#[path = "../../../drivers/vfio/pci/rvfio/personality"]
-pub mod personality {
-    pub mod igb;
-}
+#[path = "../../../drivers/vfio/pci/rvfio/personality/mod.rs"]
+pub mod personality;

@@ -8,7 +8,7 @@
 //! the `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` device feature reports what the device can do
 //! with PASID, ATS and PRI and where extended config space is free ([`pasid_ats`]).
 
-use kernel::{page::PAGE_SIZE, prelude::*, str::CString, uaccess::UserSlice};
+use kernel::{prelude::*, uaccess::UserSlice};
 
 mod bytes;
 mod config;
@@ -17,13 +17,10 @@ mod personality;
 mod vfio;
 
 use config::pasid_ats::{self, PhysicalCaps, Report, Request};
-use config::pci_caps::{self, layout_fingerprint, read_byte, ConfigSpace, StdCaps, CAP_ID_EXP};
+use config::pci_caps::{self, layout_fingerprint, ConfigSpace, StdCaps, CAP_ID_EXP};
 use config::view::{ExtLayout, PasidHiding, UserView};
-use migration::mmap_rules::TrappedPages;
 use migration::state::{Features, MigState};
-use migration::stream::Identity;
-use migration::{ArcCounts, DoorbellWrites, Migration};
-use personality::igb;
+use migration::DeviceMigration;
 
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
 const DRIVER_NAME: &CStr = c"rvfio-pci";
@@ -49,7 +46,7 @@ struct DeviceData {
     /// The device's physical PASID, ATS and PRI capabilities, read when it is bound.
     caps: PhysicalCaps,
     /// Live migration, for a device with a personality.
-    migration: Option<Pin<KBox<Migration>>>,
+    migration: Option<KBox<dyn DeviceMigration>>,
 }
 
 impl vfio::VfioPciOps for RvfioPci {
@@ -59,7 +56,7 @@ impl vfio::VfioPciOps for RvfioPci {
 
     fn init_data(config: &vfio::PciConfig<'_>) -> impl PinInit<Self::Data, Error> {
         let (caps, pcie) = read_translation_caps(config);
-        let migration = migration_of(config, pcie);
+        let migration = migration::of(config, pcie);
         migration.map(|migration| DeviceData { caps, migration })
     }
 
@@ -130,46 +127,6 @@ impl vfio::VfioPciOps for RvfioPci {
         let migration = dev.data().migration.as_ref().ok_or(EINVAL)?;
         migration.region_access(dev, offset, io)
     }
-}
-
-/// The migration side of a device, if a personality drives it.
-fn migration_of(
-    config: &vfio::PciConfig<'_>,
-    pcie: Option<u16>,
-) -> Result<Option<Pin<KBox<Migration>>>> {
-    let model = Identity {
-        personality: igb::PERSONALITY,
-        vendor: config.read_word(0x00),
-        device: config.read_word(0x02),
-        subsystem_vendor: config.read_word(0x2c),
-        subsystem_device: config.read_word(0x2e),
-        revision: read_byte(config, 0x08).unwrap_or(!0),
-        layout: 0,
-    };
-    if (model.vendor, model.device) != (igb::VENDOR_ID, igb::DEVICE_ID) {
-        return Ok(None);
-    }
-    let mut trapped = [TrappedPages::NONE; vfio::BARS];
-    let regs_bar_len = config.bar_len(igb::REGS_BAR);
-    match TrappedPages::of(&igb::DOORBELLS, regs_bar_len, PAGE_SIZE as u64) {
-        Ok(doorbells) => trapped[igb::REGS_BAR] = doorbells,
-        Err(err) => {
-            dev_warn!(
-                config.device(),
-                "migration: BAR 0 does not fit igb: {:?}\n",
-                err
-            );
-            return Ok(None);
-        }
-    }
-    dev_info!(config.device(), "migration: igb personality\n");
-    // /sys/kernel/debug/rvfio-pci-<device>/{doorbell_writes,arcs} (Documentation/migration.rst).
-    let name = CString::try_from_fmt(fmt!("rvfio-pci-{}", config.device().name()))?;
-    let dir = kernel::debugfs::Dir::new(&name);
-    let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
-    let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
-    let migration = Migration::new(config.device(), model, pcie, trapped, doorbell_writes, arcs)?;
-    Ok(Some(KBox::pin_init(migration, GFP_KERNEL)?))
 }
 
 /// The fingerprint of the config-space layout the user sees: what a migration stream records

@@ -10,7 +10,7 @@
 //! chain, its bytes read as zero and writes to them are dropped. [`ExtLayout`] then says which
 //! dwords of extended config space the user's view leaves free.
 //!
-//! Pure code with no kernel calls, like [`crate::pci_caps`].
+//! Pure code with no kernel calls, like [`super::pci_caps`].
 
 use super::pci_caps::{ext_cap_len, ConfigSpace, ExtCaps, SlotSet, WalkError};
 use super::pci_caps::{EXT_CAP_START, EXT_CONFIG_SIZE, EXT_SLOTS};

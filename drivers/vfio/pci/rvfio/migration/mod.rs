@@ -5,8 +5,9 @@
 //! and resuming sessions behind the data fds.
 //!
 //! The decisions are pure code: [`state`] says which arcs to take and what each does,
-//! [`stream`] frames and checks the stream, the personality ([`igb`]) says which
-//! registers hold the state. This file sequences them under the lock.
+//! [`stream`] frames and checks the stream, [`mmap_rules`] which mappings conflict, the
+//! device's [`Personality`] which registers hold the state. This file sequences them under
+//! the lock, and finds a bound device's personality ([`of`]).
 
 pub(crate) mod mmap_rules;
 pub(crate) mod state;
@@ -19,16 +20,18 @@ use kernel::{
     debugfs,
     device::Device,
     fmt, new_mutex, new_spinlock,
+    page::PAGE_SIZE,
     prelude::*,
     str::CString,
     sync::{Arc, Mutex, SpinLock},
 };
 
 use crate::bytes::put;
-use crate::personality::igb;
+use crate::config::pci_caps::read_byte;
+use crate::personality::{self, igb::Igb, ConfigState, Personality};
 use crate::vfio::{
-    dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, RateLimit,
-    RegionIo, Registers, BARS,
+    dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, PciConfig,
+    RateLimit, RegionIo, Registers, BARS,
 };
 use crate::RvfioPci;
 use mmap_rules::{registers_written, TrappedPages};
@@ -40,6 +43,104 @@ use v1_region::{Field, DATA_OFFSET, DATA_SIZE};
 pub(crate) const FEATURES: Features = Features::STOP_COPY
     .with(Features::P2P)
     .with(Features::PRE_COPY);
+
+/// The migration side of a device, whichever personality drives it: what the driver's VFIO
+/// callbacks ask of it.
+pub(crate) trait DeviceMigration: Send + Sync {
+    /// The current state.
+    fn state(&self) -> MigState;
+    /// Moves the device to `target` (`enum vfio_device_mig_state`) for the v2 front-end,
+    /// returning the data fd the last arc opened, if it opened one.
+    fn set_state(&self, dev: &OpenDevice<'_, RvfioPci>, target: u32) -> Result<Option<DataFd>>;
+    /// The size of the stream `STOP_COPY` would produce (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`).
+    fn data_size(&self) -> usize;
+    /// Notes that the device was reset: back to `RUNNING`, sessions ended. Never waits.
+    fn reset_done(&self);
+    /// Ends every session as the device closes; the next user finds it `RUNNING`.
+    fn close(&self);
+    /// The tracker of the user's BAR mappings.
+    fn mappings(&self) -> &MappingTracker;
+    /// Counts the doorbells a write of `len` bytes at `offset` of BAR `bar` through the
+    /// region's write path covered.
+    fn bar_written(&self, bar: usize, offset: u64, len: usize);
+    /// Serves an access to the v1 migration region.
+    fn region_access(
+        &self,
+        dev: &OpenDevice<'_, RvfioPci>,
+        offset: u64,
+        io: RegionIo<'_>,
+    ) -> Result;
+}
+
+/// Builds the migration side of a device one personality drives, identified by `model`.
+type Build = fn(&PciConfig<'_>, Identity, Option<u16>) -> Result<Option<KBox<dyn DeviceMigration>>>;
+
+/// The personalities, by the vendor and device IDs of the devices they drive.
+const PERSONALITIES: [(u16, u16, Build); 1] = [(Igb::VENDOR_ID, Igb::DEVICE_ID, build::<Igb>)];
+
+/// The migration side of the device whose config space is `config`, with its PCI Express
+/// capability at `pcie`, if a personality drives it.
+pub(crate) fn of(
+    config: &PciConfig<'_>,
+    pcie: Option<u16>,
+) -> Result<Option<KBox<dyn DeviceMigration>>> {
+    let model = Identity {
+        personality: 0,
+        vendor: config.read_word(0x00),
+        device: config.read_word(0x02),
+        subsystem_vendor: config.read_word(0x2c),
+        subsystem_device: config.read_word(0x2e),
+        revision: read_byte(config, 0x08).unwrap_or(!0),
+        layout: 0,
+    };
+    let found = PERSONALITIES
+        .iter()
+        .find(|&&(vendor, device, _)| (vendor, device) == (model.vendor, model.device));
+    match found {
+        Some(&(_, _, build)) => build(config, model, pcie),
+        None => Ok(None),
+    }
+}
+
+/// The migration side of a device the personality `P` drives: `None` if its registers' BAR
+/// does not fit `P`.
+fn build<P: Personality>(
+    config: &PciConfig<'_>,
+    model: Identity,
+    pcie: Option<u16>,
+) -> Result<Option<KBox<dyn DeviceMigration>>> {
+    let model = Identity {
+        personality: P::ID,
+        ..model
+    };
+    let mut trapped = [TrappedPages::NONE; BARS];
+    let regs_bar_len = config.bar_len(P::REGS_BAR);
+    match TrappedPages::of(P::TRAPPED, regs_bar_len, PAGE_SIZE as u64) {
+        Ok(pages) => trapped[P::REGS_BAR] = pages,
+        Err(err) => {
+            dev_warn!(
+                config.device(),
+                "migration: BAR {} does not fit {}: {:?}\n",
+                P::REGS_BAR,
+                P::NAME,
+                err
+            );
+            return Ok(None);
+        }
+    }
+    dev_info!(config.device(), "migration: {} personality\n", P::NAME);
+    // /sys/kernel/debug/rvfio-pci-<device>/{doorbell_writes,arcs} (Documentation/migration.rst).
+    let name = CString::try_from_fmt(fmt!("rvfio-pci-{}", config.device().name()))?;
+    let dir = debugfs::Dir::new(&name);
+    let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
+    let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
+    let migration =
+        Migration::<P>::new(config.device(), model, pcie, trapped, doorbell_writes, arcs)?;
+    let migration = KBox::pin_init(migration, GFP_KERNEL)?;
+    Ok(Some(
+        KBox::new(migration, GFP_KERNEL)? as KBox<dyn DeviceMigration>
+    ))
+}
 
 /// Which front-end asks for a transition: the v2 device feature gets a data fd for a session
 /// the transition opens; the v1 region serves the session itself.
@@ -56,14 +157,14 @@ enum FrontEnd {
 /// `core` is the one lock of the state machine; `reset_pending` is set by a reset that
 /// found `core` taken, and is acted on before `core` is next released.
 #[pin_data]
-pub(crate) struct Migration {
+pub(crate) struct Migration<P: Personality> {
     /// The device's identity in a stream, but for the layout fingerprint, which is computed
     /// from the user's view of config space whenever a session opens.
     model: Identity,
     /// Offset of the PCI Express capability, found when the device was bound.
     pcie: Option<u16>,
     #[pin]
-    core: Mutex<MigCore>,
+    core: Mutex<MigCore<P>>,
     #[pin]
     reset_pending: SpinLock<bool>,
     /// The user's BAR mappings, which may not cover the pages the personality traps while
@@ -94,11 +195,11 @@ const STREAM_REFUSED: &str = "migration stream refused";
 const LOAD_FAILED: &str = "loading the migrated state failed";
 
 /// A count of doorbell writes, shown in debugfs as a decimal number.
-pub(crate) struct DoorbellWrites(AtomicU64);
+struct DoorbellWrites(AtomicU64);
 
 impl DoorbellWrites {
     /// No write yet.
-    pub(crate) const fn new() -> Self {
+    const fn new() -> Self {
         Self(AtomicU64::new(0))
     }
 }
@@ -112,13 +213,13 @@ impl fmt::Debug for DoorbellWrites {
 /// How often the state machine took each arc since the device was bound, shown in debugfs as
 /// one `FROM>TO COUNT` line per arc taken (uAPI state names): what shows which arcs a VMM
 /// drives, such as QEMU's passage through `RUNNING_P2P` at every VM stop and start.
-pub(crate) struct ArcCounts([AtomicU64; STATES * STATES]);
+struct ArcCounts([AtomicU64; STATES * STATES]);
 
 const STATES: usize = MigState::ALL.len();
 
 impl ArcCounts {
     /// No arc taken yet.
-    pub(crate) const fn new() -> Self {
+    const fn new() -> Self {
         Self([const { AtomicU64::new(0) }; STATES * STATES])
     }
 
@@ -147,15 +248,15 @@ impl fmt::Debug for ArcCounts {
 }
 
 /// The state under the lock.
-struct MigCore {
+struct MigCore<P: Personality> {
     state: MigState,
     /// What quiescing took from the device, to give back when it runs again.
-    held: Option<igb::Held>,
-    save: Option<Arc<Session>>,
-    resume: Option<Arc<Session>>,
+    held: Option<P::Held>,
+    save: Option<Arc<Session<P>>>,
+    resume: Option<Arc<Session<P>>>,
 }
 
-impl MigCore {
+impl<P: Personality> MigCore<P> {
     /// Back to `RUNNING` with no session: after a reset and when the device closes.
     fn reset(&mut self) {
         self.state = MigState::Running;
@@ -167,25 +268,25 @@ impl MigCore {
 }
 
 /// The lock of the state machine, held.
-struct Locked<'a> {
-    mig: &'a Migration,
-    core: Option<kernel::sync::MutexGuard<'a, MigCore>>,
+struct Locked<'a, P: Personality> {
+    mig: &'a Migration<P>,
+    core: Option<kernel::sync::MutexGuard<'a, MigCore<P>>>,
 }
 
-impl core::ops::Deref for Locked<'_> {
-    type Target = MigCore;
-    fn deref(&self) -> &MigCore {
+impl<P: Personality> core::ops::Deref for Locked<'_, P> {
+    type Target = MigCore<P>;
+    fn deref(&self) -> &MigCore<P> {
         self.core.as_deref().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl core::ops::DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut MigCore {
+impl<P: Personality> core::ops::DerefMut for Locked<'_, P> {
+    fn deref_mut(&mut self) -> &mut MigCore<P> {
         self.core.as_deref_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl Drop for Locked<'_> {
+impl<P: Personality> Drop for Locked<'_, P> {
     /// Releases the lock, first acting on a reset that happened while it was held: the reset
     /// path cannot wait for the lock, since it runs with the core's `memory_lock` held, which
     /// transitions take after this lock.
@@ -204,11 +305,11 @@ impl Drop for Locked<'_> {
     }
 }
 
-impl Migration {
-    /// The migration side of the device `dev`, whose personality is `igb`, identified by
+impl<P: Personality> Migration<P> {
+    /// The migration side of the device `dev`, whose personality is `P`, identified by
     /// `model`, with its PCI Express capability at `pcie`, trapping the pages `trapped` of its
     /// BARs while it saves.
-    pub(crate) fn new<'a>(
+    fn new<'a>(
         dev: &Device,
         model: Identity,
         pcie: Option<u16>,
@@ -241,9 +342,9 @@ impl Migration {
 
     /// Counts the doorbells a write through BAR `bar`'s region path covered: the writes the
     /// driver sees because their pages are trapped while saving.
-    pub(crate) fn bar_written(&self, bar: usize, offset: u64, len: usize) {
-        if bar == igb::REGS_BAR {
-            let doorbells = registers_written(&igb::DOORBELLS, offset, len as u64);
+    fn bar_written(&self, bar: usize, offset: u64, len: usize) {
+        if bar == P::REGS_BAR {
+            let doorbells = registers_written(P::TRAPPED, offset, len as u64);
             self.doorbell_writes
                 .0
                 .fetch_add(doorbells as u64, Ordering::Relaxed);
@@ -251,11 +352,11 @@ impl Migration {
     }
 
     /// The tracker of the user's BAR mappings.
-    pub(crate) fn mappings(&self) -> &MappingTracker {
+    fn mappings(&self) -> &MappingTracker {
         &self.mappings
     }
 
-    fn lock(&self) -> Locked<'_> {
+    fn lock(&self) -> Locked<'_, P> {
         Locked {
             mig: self,
             core: Some(self.core.lock()),
@@ -263,13 +364,13 @@ impl Migration {
     }
 
     /// The current state, as `enum vfio_device_mig_state` numbers it.
-    pub(crate) fn state(&self) -> MigState {
+    fn state(&self) -> MigState {
         self.lock().state
     }
 
     /// Notes that the device was reset: back to `RUNNING`, sessions ended. Never waits for
     /// the lock.
-    pub(crate) fn reset_done(&self) {
+    fn reset_done(&self) {
         *self.reset_pending.lock() = true;
         if let Some(core) = self.core.try_lock() {
             drop(Locked {
@@ -280,29 +381,25 @@ impl Migration {
     }
 
     /// Ends every session as the device closes; the next user finds it `RUNNING`.
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         self.reset(&mut self.lock());
     }
 
     /// Back to `RUNNING` with no session, the mappings' rule with it: after a reset and when
     /// the device closes.
-    fn reset(&self, core: &mut MigCore) {
+    fn reset(&self, core: &mut MigCore<P>) {
         core.reset();
         self.mappings.set_saving(false);
     }
 
     /// The size of the stream `STOP_COPY` would produce (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`).
-    pub(crate) fn data_size(&self) -> usize {
-        igb::FINAL_RECORD_SIZE
+    fn data_size(&self) -> usize {
+        P::FINAL_RECORD_SIZE
     }
 
     /// Moves the device to `target` (`enum vfio_device_mig_state`) for the v2 front-end.
     /// Returns the data fd the last arc opened, if it opened one.
-    pub(crate) fn set_state(
-        &self,
-        dev: &OpenDevice<'_, RvfioPci>,
-        target: u32,
-    ) -> Result<Option<DataFd>> {
+    fn set_state(&self, dev: &OpenDevice<'_, RvfioPci>, target: u32) -> Result<Option<DataFd>> {
         let target = MigState::from_uapi(target).ok_or(EINVAL)?;
         self.transition(dev, target, FrontEnd::V2)
     }
@@ -340,7 +437,7 @@ impl Migration {
     fn take_arc(
         &self,
         dev: &OpenDevice<'_, RvfioPci>,
-        core: &mut MigCore,
+        core: &mut MigCore<P>,
         next: MigState,
         front: FrontEnd,
     ) -> Result<Option<DataFd>> {
@@ -349,7 +446,7 @@ impl Migration {
             self.load(dev, core)?;
         }
         if effects.quiesce {
-            core.held = Some(dev.with_registers(igb::REGS_BAR, |regs| igb::quiesce(regs))?);
+            core.held = Some(dev.with_registers(P::REGS_BAR, |regs| P::quiesce(regs))?);
         }
         let mut fd = None;
         if effects.open_save {
@@ -371,8 +468,7 @@ impl Migration {
             };
             let identity = self.identity(dev);
             let held = core.held;
-            let state =
-                dev.with_registers(igb::REGS_BAR, |regs| igb::State::save(regs, held.as_ref()))?;
+            let state = dev.with_registers(P::REGS_BAR, |regs| P::save(regs, held.as_ref()))?;
             let state = state.map_err(|_| EIO)?;
             let config = saved_config(dev, self.pcie);
             if let Some(session) = &core.save {
@@ -385,7 +481,7 @@ impl Migration {
             }
         }
         if effects.open_resume {
-            dev.with_registers(igb::REGS_BAR, |regs| igb::State::start_link(regs))?
+            dev.with_registers(P::REGS_BAR, |regs| P::start_link(regs))?
                 .map_err(|_| EIO)?;
             let session = Session::new_resume(self.identity(dev))?;
             if front == FrontEnd::V2 {
@@ -395,7 +491,7 @@ impl Migration {
         }
         if effects.unquiesce {
             if let Some(held) = core.held {
-                dev.with_registers(igb::REGS_BAR, |regs| igb::unquiesce(regs, &held))?;
+                dev.with_registers(P::REGS_BAR, |regs| P::unquiesce(regs, &held))?;
             }
             core.held = None;
         }
@@ -405,7 +501,7 @@ impl Migration {
     /// Checks the resuming session's stream and loads its final state into the device. A
     /// refused stream changes nothing; a device that fails to take the state keeps the
     /// session, so the user may retry or reset.
-    fn load(&self, dev: &OpenDevice<'_, RvfioPci>, core: &mut MigCore) -> Result {
+    fn load(&self, dev: &OpenDevice<'_, RvfioPci>, core: &mut MigCore<P>) -> Result {
         let session = core.resume.as_ref().ok_or(EINVAL)?;
         let saved = session.take_loadable().map_err(|err| {
             dev_warn_ratelimited!(
@@ -418,7 +514,7 @@ impl Migration {
         })?;
         let (state, config) = &*saved;
         let loaded = restore_config(dev, self.pcie, config)
-            .and_then(|()| dev.with_registers(igb::REGS_BAR, |regs| state.load(regs)));
+            .and_then(|()| dev.with_registers(P::REGS_BAR, |regs| P::load(state, regs)));
         let held = match loaded {
             Ok(Ok(held)) => held,
             Ok(Err(err)) => {
@@ -440,7 +536,7 @@ impl Migration {
 
     /// Serves an access to the v1 migration region (layout and well-formed accesses in
     /// [`v1_region`]; the rules in `Documentation/migration.rst`).
-    pub(crate) fn region_access(
+    fn region_access(
         &self,
         dev: &OpenDevice<'_, RvfioPci>,
         offset: u64,
@@ -496,7 +592,7 @@ impl Migration {
 
     /// The open session, saving or resuming (never both: a saving state and `RESUMING` are
     /// always a `STOP` apart); `EINVAL` in a state without one.
-    fn open_session(&self) -> Result<Arc<Session>> {
+    fn open_session(&self) -> Result<Arc<Session<P>>> {
         let core = self.lock();
         core.save
             .clone()
@@ -505,7 +601,7 @@ impl Migration {
     }
 
     /// The open saving or resuming session; `EINVAL` in a state without one.
-    fn session(&self, direction: Direction) -> Result<Arc<Session>> {
+    fn session(&self, direction: Direction) -> Result<Arc<Session<P>>> {
         let core = self.lock();
         let session = match direction {
             Direction::Save => &core.save,
@@ -520,6 +616,46 @@ impl Migration {
             layout: crate::user_layout_fingerprint(dev),
             ..self.model
         }
+    }
+}
+
+/// The handle a device keeps: its pinned state machine, behind the personality-free trait.
+impl<P: Personality> DeviceMigration for Pin<KBox<Migration<P>>> {
+    fn state(&self) -> MigState {
+        Migration::state(self)
+    }
+
+    fn set_state(&self, dev: &OpenDevice<'_, RvfioPci>, target: u32) -> Result<Option<DataFd>> {
+        Migration::set_state(self, dev, target)
+    }
+
+    fn data_size(&self) -> usize {
+        Migration::data_size(self)
+    }
+
+    fn reset_done(&self) {
+        Migration::reset_done(self)
+    }
+
+    fn close(&self) {
+        Migration::close(self)
+    }
+
+    fn mappings(&self) -> &MappingTracker {
+        Migration::mappings(self)
+    }
+
+    fn bar_written(&self, bar: usize, offset: u64, len: usize) {
+        Migration::bar_written(self, bar, offset, len)
+    }
+
+    fn region_access(
+        &self,
+        dev: &OpenDevice<'_, RvfioPci>,
+        offset: u64,
+        io: RegionIo<'_>,
+    ) -> Result {
+        Migration::region_access(self, dev, offset, io)
     }
 }
 
@@ -562,20 +698,20 @@ impl Buffer for StreamBuf {
 /// `memory_lock` (a reset ends sessions), it takes nothing else and no user memory is
 /// touched under it ([`DataSession`] works on kernel buffers).
 #[pin_data]
-pub(crate) struct Session {
+pub(crate) struct Session<P: Personality> {
     #[pin]
-    inner: Mutex<SessionInner>,
+    inner: Mutex<SessionInner<P>>,
 }
 
-struct SessionInner {
-    direction: SessionStream,
+struct SessionInner<P: Personality> {
+    direction: SessionStream<P>,
     /// Set when the state left the session's states: every access then fails with `ENODEV`.
     ended: bool,
 }
 
-enum SessionStream {
+enum SessionStream<P: Personality> {
     Save(Saving),
-    Resume(Resuming),
+    Resume(Resuming<P>),
 }
 
 /// The stream of a saving session, as far as the device has written it.
@@ -591,10 +727,10 @@ struct Saving {
 }
 
 /// What a resuming session took of its stream.
-struct Resuming {
+struct Resuming<P: Personality> {
     decoder: Decoder<StreamBuf>,
     /// The state of the final record, once it is in and checked.
-    loadable: Option<KBox<(igb::State, igb::ConfigState)>>,
+    loadable: Option<KBox<(P::State, ConfigState)>>,
     /// A refusal of a record's content, which the decoder does not see.
     refused: Option<StreamError>,
     /// The v1 region's data section, which the user fills before writing `data_size`;
@@ -609,7 +745,7 @@ impl Saving {
     }
 }
 
-impl Resuming {
+impl<P: Personality> Resuming<P> {
     /// Takes the next bytes of the stream: records are checked as they complete, and the
     /// final one kept to load. A refusal sticks.
     fn take(&mut self, mut input: &[u8]) -> Result {
@@ -623,8 +759,8 @@ impl Resuming {
                 continue;
             }
             let record = self.decoder.record().map_err(stream_errno)?;
-            let decoded = igb::State::from_record(&record)
-                .and_then(|state| Ok((state, igb::ConfigState::from_record(&record)?)));
+            let decoded = P::decode(&record)
+                .and_then(|state| Ok((state, ConfigState::from_record(&record)?)));
             match decoded {
                 Ok(state) if record.kind == RecordKind::Final => {
                     self.loadable = Some(KBox::new(state, GFP_KERNEL)?);
@@ -648,8 +784,8 @@ impl Resuming {
     }
 }
 
-impl Session {
-    fn new(direction: SessionStream) -> Result<Arc<Self>> {
+impl<P: Personality> Session<P> {
+    fn new(direction: SessionStream<P>) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
                 inner <- new_mutex!(SessionInner {
@@ -663,7 +799,7 @@ impl Session {
 
     fn new_save() -> Result<Arc<Self>> {
         Self::new(SessionStream::Save(Saving {
-            stream: StreamBuf(KVec::with_capacity(2 * igb::FINAL_RECORD_SIZE, GFP_KERNEL)?),
+            stream: StreamBuf(KVec::with_capacity(2 * P::FINAL_RECORD_SIZE, GFP_KERNEL)?),
             read: 0,
             complete: false,
             staged: 0,
@@ -671,7 +807,7 @@ impl Session {
     }
 
     fn new_resume(expected: Identity) -> Result<Arc<Self>> {
-        let buf = StreamBuf(KVec::with_capacity(igb::FINAL_RECORD_SIZE, GFP_KERNEL)?);
+        let buf = StreamBuf(KVec::with_capacity(P::FINAL_RECORD_SIZE, GFP_KERNEL)?);
         Self::new(SessionStream::Resume(Resuming {
             decoder: Decoder::new(buf, expected),
             loadable: None,
@@ -693,7 +829,7 @@ impl Session {
     }
 
     /// Runs `f` on a resuming session: `ENODEV` once it ended, `EINVAL` if it saves.
-    fn resuming<R>(&self, f: impl FnOnce(&mut Resuming) -> Result<R>) -> Result<R> {
+    fn resuming<R>(&self, f: impl FnOnce(&mut Resuming<P>) -> Result<R>) -> Result<R> {
         let mut inner = self.inner.lock();
         if inner.ended {
             return Err(ENODEV);
@@ -709,20 +845,21 @@ impl Session {
         &self,
         kind: RecordKind,
         identity: &Identity,
-        state: &igb::State,
-        config: &igb::ConfigState,
+        state: &P::State,
+        config: &ConfigState,
     ) -> Result {
         self.saving(|saving| {
-            let config_bytes = config.encode();
-            let sections = state.sections(&config_bytes);
-            stream::encode(&mut saving.stream, kind, identity, &sections).map_err(stream_errno)?;
+            P::with_sections(state, &config.encode(), |sections| {
+                stream::encode(&mut saving.stream, kind, identity, sections)
+            })
+            .map_err(stream_errno)?;
             saving.complete = kind == RecordKind::Final;
             Ok(())
         })
     }
 
     /// Takes the checked final state out of a resuming session, or says why there is none.
-    fn take_loadable(&self) -> Result<KBox<(igb::State, igb::ConfigState)>, StreamError> {
+    fn take_loadable(&self) -> Result<KBox<(P::State, ConfigState)>, StreamError> {
         let mut inner = self.inner.lock();
         let SessionStream::Resume(resuming) = &mut inner.direction else {
             return Err(StreamError::Malformed);
@@ -735,7 +872,7 @@ impl Session {
     }
 
     /// Gives back a state [`Session::take_loadable`] took, which the device did not take.
-    fn put_loadable(&self, saved: KBox<(igb::State, igb::ConfigState)>) {
+    fn put_loadable(&self, saved: KBox<(P::State, ConfigState)>) {
         if let SessionStream::Resume(resuming) = &mut self.inner.lock().direction {
             resuming.loadable = Some(saved);
         }
@@ -748,7 +885,7 @@ impl Session {
 }
 
 /// The v1 region's view of a session (`Documentation/migration.rst`, "The v1 region").
-impl Session {
+impl<P: Personality> Session<P> {
     /// `pending_bytes`: takes the staged chunk as read, then counts what is left.
     fn v1_pending(&self) -> Result<u64> {
         self.saving(|saving| {
@@ -820,7 +957,7 @@ impl Session {
     }
 }
 
-impl DataSession for Session {
+impl<P: Personality> DataSession for Session<P> {
     fn read(&self, out: &mut [u8]) -> Result<usize> {
         self.saving(|saving| {
             let available = &saving.stream.bytes()[saving.read..];
@@ -852,7 +989,7 @@ impl DataSession for Session {
 }
 
 /// The device registers, through which the personality saves and loads its state.
-impl igb::Registers for Registers<'_> {
+impl personality::Registers for Registers<'_> {
     fn read32(&mut self, offset: u32) -> u32 {
         Registers::read32(self, offset)
     }
@@ -872,15 +1009,15 @@ const PCI_EXP_LNKCTL: u16 = 0x10;
 const PCI_EXP_DEVCTL2: u16 = 0x28;
 
 /// The config-space state of the device as the user programmed it.
-fn saved_config(dev: &OpenDevice<'_, RvfioPci>, pcie: Option<u16>) -> igb::ConfigState {
+fn saved_config(dev: &OpenDevice<'_, RvfioPci>, pcie: Option<u16>) -> ConfigState {
     let config = dev.physical_config();
-    let mut state = igb::ConfigState {
-        command: config.read_word(COMMAND) & igb::ConfigState::COMMAND_BITS,
+    let mut state = ConfigState {
+        command: config.read_word(COMMAND) & ConfigState::COMMAND_BITS,
         ..Default::default()
     };
     if let Some(at) = pcie {
-        state.devctl = config.read_word(at + PCI_EXP_DEVCTL) & igb::ConfigState::DEVCTL_BITS;
-        state.lnkctl = config.read_word(at + PCI_EXP_LNKCTL) & igb::ConfigState::LNKCTL_BITS;
+        state.devctl = config.read_word(at + PCI_EXP_DEVCTL) & ConfigState::DEVCTL_BITS;
+        state.lnkctl = config.read_word(at + PCI_EXP_LNKCTL) & ConfigState::LNKCTL_BITS;
         state.devctl2 = config.read_word(at + PCI_EXP_DEVCTL2);
     }
     state
@@ -892,7 +1029,7 @@ fn saved_config(dev: &OpenDevice<'_, RvfioPci>, pcie: Option<u16>) -> igb::Confi
 fn restore_config(
     dev: &OpenDevice<'_, RvfioPci>,
     pcie: Option<u16>,
-    state: &igb::ConfigState,
+    state: &ConfigState,
 ) -> Result {
     dev.enable_command(state.command);
     let config = dev.physical_config();

@@ -7,11 +7,62 @@
 //!
 //! Pure code over [`Registers`]: the driver gives it BAR 0.
 
+use super::{Personality, Registers, CONFIG_SECTION, CONFIG_SIZE};
 use crate::bytes;
 use crate::migration::mmap_rules::Span;
 use crate::migration::stream::{
     Record, Section, StreamError, CHECKSUM_SIZE, HEADER_SIZE, SECTION_HEADER_SIZE,
 };
+
+/// The igb personality.
+pub(crate) struct Igb;
+
+impl Personality for Igb {
+    const NAME: &'static str = "igb";
+    const ID: u32 = PERSONALITY;
+    const VENDOR_ID: u16 = VENDOR_ID;
+    const DEVICE_ID: u16 = DEVICE_ID;
+    const REGS_BAR: usize = REGS_BAR;
+    const TRAPPED: &'static [Span] = &DOORBELLS;
+    const FINAL_RECORD_SIZE: usize = FINAL_RECORD_SIZE;
+
+    type Held = Held;
+    type State = State;
+    type LinkError = PhyError;
+    type LoadError = LoadError;
+
+    fn quiesce(regs: &mut impl Registers) -> Held {
+        quiesce(regs)
+    }
+
+    fn unquiesce(regs: &mut impl Registers, held: &Held) {
+        unquiesce(regs, held)
+    }
+
+    fn save(regs: &mut impl Registers, held: Option<&Held>) -> Result<State, PhyError> {
+        State::save(regs, held)
+    }
+
+    fn start_link(regs: &mut impl Registers) -> Result<(), PhyError> {
+        State::start_link(regs)
+    }
+
+    fn load(state: &State, regs: &mut impl Registers) -> Result<Held, LoadError> {
+        state.load(regs)
+    }
+
+    fn with_sections<R>(
+        state: &State,
+        config: &[u8; CONFIG_SIZE],
+        f: impl FnOnce(&[Section<'_>]) -> R,
+    ) -> R {
+        f(&state.sections(config))
+    }
+
+    fn decode(record: &Record<'_>) -> Result<State, StreamError> {
+        State::from_record(record)
+    }
+}
 
 /// The personality's number in a stream header.
 pub(crate) const PERSONALITY: u32 = 1;
@@ -19,16 +70,6 @@ pub(crate) const PERSONALITY: u32 = 1;
 pub(crate) const VENDOR_ID: u16 = 0x8086;
 /// See [`VENDOR_ID`].
 pub(crate) const DEVICE_ID: u16 = 0x10c9;
-
-/// BAR 0 of the device, 32-bit registers.
-pub(crate) trait Registers {
-    /// Reads the register at `offset`.
-    fn read32(&mut self, offset: u32) -> u32;
-    /// Writes the register at `offset`.
-    fn write32(&mut self, offset: u32, value: u32);
-    /// Sleeps about 10 ms, while the device's link comes up.
-    fn pause(&mut self);
-}
 
 /// Register offsets (82576 datasheet, section 8).
 mod reg {
@@ -211,11 +252,8 @@ mod section {
     /// The writable PHY registers, one little-endian dword each (16 significant bits).
     pub(super) const PHY: u16 = 0x101;
     /// The config-space state, [`super::ConfigState`].
-    pub(super) const CONFIG: u16 = 0x001;
+    pub(super) const CONFIG: u16 = super::CONFIG_SECTION;
 }
-
-/// Size of [`ConfigState`] in a stream.
-const CONFIG_SIZE: usize = 8;
 
 /// The size of a final record of this personality, for `MIG_DATA_SIZE`.
 pub(crate) const FINAL_RECORD_SIZE: usize = HEADER_SIZE
@@ -276,63 +314,6 @@ pub(crate) fn unquiesce(regs: &mut impl Registers, held: &Held) {
         let tail = reg::TDBAL0 + queue * reg::QUEUE_STRIDE + reg::DT;
         let value = regs.read32(tail);
         regs.write32(tail, value);
-    }
-}
-
-/// The config-space state a driver programs: the command register's enables and the PCI
-/// Express control registers.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub(crate) struct ConfigState {
-    /// Command register: memory space, bus master, SERR# and parity enables.
-    pub(crate) command: u16,
-    /// PCI Express Device Control, without Initiate FLR.
-    pub(crate) devctl: u16,
-    /// PCI Express Device Control 2.
-    pub(crate) devctl2: u16,
-    /// PCI Express Link Control, without Retrain Link.
-    pub(crate) lnkctl: u16,
-}
-
-impl ConfigState {
-    /// The command bits carried.
-    pub(crate) const COMMAND_BITS: u16 = 0x0002 | 0x0004 | 0x0040 | 0x0100;
-    /// Device Control bits carried: all but Initiate Function Level Reset.
-    pub(crate) const DEVCTL_BITS: u16 = 0x7fff;
-    /// Link Control bits carried: all but Retrain Link.
-    pub(crate) const LNKCTL_BITS: u16 = !0x0020;
-
-    /// The state as a stream section.
-    pub(crate) fn encode(&self) -> [u8; CONFIG_SIZE] {
-        let mut out = [0u8; CONFIG_SIZE];
-        let words = [self.command, self.devctl, self.devctl2, self.lnkctl];
-        for (i, word) in words.into_iter().enumerate() {
-            bytes::put(&mut out, 2 * i, &word.to_le_bytes());
-        }
-        out
-    }
-
-    /// The config state of a record.
-    pub(crate) fn from_record(record: &Record<'_>) -> Result<Self, StreamError> {
-        let payload = record
-            .section(section::CONFIG)
-            .ok_or(StreamError::Malformed)?;
-        if payload.len() != CONFIG_SIZE {
-            return Err(StreamError::Malformed);
-        }
-        let word = |i: usize| bytes::le_u16(payload, 2 * i);
-        let state = Self {
-            command: word(0),
-            devctl: word(1),
-            devctl2: word(2),
-            lnkctl: word(3),
-        };
-        if state.command & !Self::COMMAND_BITS != 0
-            || state.devctl & !Self::DEVCTL_BITS != 0
-            || state.lnkctl & !Self::LNKCTL_BITS != 0
-        {
-            return Err(StreamError::Malformed);
-        }
-        Ok(state)
     }
 }
 
@@ -562,7 +543,7 @@ impl State {
         Ok(held)
     }
 
-    /// The record sections of the state, with `config` the encoded [`ConfigState`].
+    /// The record sections of the state, with `config` the encoded [`super::ConfigState`].
     pub(crate) fn sections<'a>(&'a self, config: &'a [u8; CONFIG_SIZE]) -> [Section<'a>; 3] {
         [
             Section {
@@ -888,6 +869,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_reset_bits_are_refused() {
+        use super::super::ConfigState;
         use crate::migration::stream::testing::Fixed;
         use crate::migration::stream::{encode, Buffer, Decoder, Identity, RecordKind};
         let state = State::save(&mut programmed(), None).unwrap();
