@@ -19,7 +19,7 @@ mod vfio;
 use config::pasid_ats::{self, PhysicalCaps, Report, Request};
 use config::pci_caps::{self, layout_fingerprint, ConfigSpace, StdCaps, CAP_ID_EXP};
 use config::view::{ExtLayout, PasidHiding, UserView};
-use migration::state::{Features, MigState};
+use migration::state::MigState;
 use migration::DeviceMigration;
 
 /// The PCI driver's name: what `driver_override` names and sysfs shows.
@@ -49,8 +49,15 @@ struct DeviceData {
     migration: Option<KBox<dyn DeviceMigration>>,
 }
 
-impl vfio::VfioPciOps for RvfioPci {
+/// The migration flags of a device with a personality: those the state machine offers.
+const MIGRATION_FLAGS: vfio::MigrationFlags = vfio::MigrationFlags::STOP_COPY
+    .with(vfio::MigrationFlags::P2P)
+    .with(vfio::MigrationFlags::PRE_COPY);
+const _: () = assert!(MIGRATION_FLAGS.bits() == migration::FEATURES.bits());
+
+impl vfio::VfioDeviceOps for RvfioPci {
     const NAME: &'static CStr = DRIVER_NAME;
+    const MIGRATION: Option<vfio::MigrationOps<Self>> = Some(vfio::MigrationOps::<Self>::OF);
 
     type Data = DeviceData;
 
@@ -72,27 +79,6 @@ impl vfio::VfioPciOps for RvfioPci {
     fn config_hiding(dev: &vfio::OpenDevice<'_, Self>) -> Option<PasidHiding> {
         let pasid = dev.data().caps.pasid?;
         PasidHiding::new(&dev.core_config(), pasid.offset)
-    }
-
-    fn migration_features(data: &Self::Data) -> Option<Features> {
-        data.migration.as_ref().map(|_| migration::FEATURES)
-    }
-
-    fn set_migration_state(
-        dev: &vfio::OpenDevice<'_, Self>,
-        target: u32,
-    ) -> Result<Option<vfio::DataFd>> {
-        let migration = dev.data().migration.as_ref().ok_or(ENOTTY)?;
-        migration.set_state(dev, target)
-    }
-
-    fn migration_state(dev: &vfio::OpenDevice<'_, Self>) -> u32 {
-        let state = dev.data().migration.as_ref().map(|m| m.state());
-        state.unwrap_or(MigState::Error) as u32
-    }
-
-    fn migration_data_size(dev: &vfio::OpenDevice<'_, Self>) -> usize {
-        dev.data().migration.as_ref().map_or(0, |m| m.data_size())
     }
 
     fn reset_done(data: &Self::Data) {
@@ -118,8 +104,30 @@ impl vfio::VfioPciOps for RvfioPci {
             migration.bar_written(bar, offset, len);
         }
     }
+}
 
-    fn migration_region_access(
+impl vfio::VfioMigrationOps for RvfioPci {
+    const V1_REGION_SIZE: u64 = migration::v1_region::REGION_SIZE;
+
+    fn migration_flags(data: &Self::Data) -> Option<vfio::MigrationFlags> {
+        data.migration.as_ref().map(|_| MIGRATION_FLAGS)
+    }
+
+    fn set_state(dev: &vfio::OpenDevice<'_, Self>, target: u32) -> Result<Option<vfio::DataFd>> {
+        let migration = dev.data().migration.as_ref().ok_or(ENOTTY)?;
+        migration.set_state(dev, target)
+    }
+
+    fn state(dev: &vfio::OpenDevice<'_, Self>) -> u32 {
+        let state = dev.data().migration.as_ref().map(|m| m.state());
+        state.unwrap_or(MigState::Error) as u32
+    }
+
+    fn data_size(dev: &vfio::OpenDevice<'_, Self>) -> usize {
+        dev.data().migration.as_ref().map_or(0, |m| m.data_size())
+    }
+
+    fn v1_region_access(
         dev: &vfio::OpenDevice<'_, Self>,
         offset: u64,
         io: vfio::RegionIo<'_>,
@@ -141,7 +149,7 @@ fn with_user_view<R>(
     f: impl FnOnce(&UserView<'_, vfio::CoreConfig<'_>>) -> R,
 ) -> R {
     let below = dev.core_config();
-    let hiding = <RvfioPci as vfio::VfioPciOps>::config_hiding(dev);
+    let hiding = <RvfioPci as vfio::VfioDeviceOps>::config_hiding(dev);
     f(&UserView::new(&below, hiding))
 }
 

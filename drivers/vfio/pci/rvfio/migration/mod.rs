@@ -1043,3 +1043,58 @@ fn restore_config(
 
 /// Offset of the command register.
 const COMMAND: u16 = 0x04;
+
+/// A KUnit cross-check of the pure state machine against the running kernel's own: the path
+/// [`state::next_step`] takes must be the one `vfio_mig_get_next_state` gives, for every pair
+/// of states and every set of migration features. The pure tests check `next_step` against
+/// upstream's table as written; this checks it against the table the kernel was built with.
+#[cfg(CONFIG_KUNIT)]
+#[kernel::prelude::kunit_tests(rvfio_pci_mig_upstream)]
+mod upstream_tests {
+    use kernel::prelude::*;
+
+    use super::state::{next_step, Features, MigState};
+    use crate::vfio::{kernel_next_state, MigrationFlags};
+
+    #[test]
+    fn next_step_is_the_kernels_next_state() {
+        let sets = [
+            (Features::STOP_COPY, MigrationFlags::STOP_COPY),
+            (
+                Features::STOP_COPY.with(Features::P2P),
+                MigrationFlags::STOP_COPY.with(MigrationFlags::P2P),
+            ),
+            (
+                Features::STOP_COPY.with(Features::PRE_COPY),
+                MigrationFlags::STOP_COPY.with(MigrationFlags::PRE_COPY),
+            ),
+            (
+                Features::STOP_COPY
+                    .with(Features::P2P)
+                    .with(Features::PRE_COPY),
+                MigrationFlags::STOP_COPY
+                    .with(MigrationFlags::P2P)
+                    .with(MigrationFlags::PRE_COPY),
+            ),
+        ];
+        let mut checked = 0;
+        for (features, flags) in sets {
+            assert_eq!(features.bits(), flags.bits());
+            // The kernel warns about a current state the device lacks, as it never should
+            // be in one; those are not asked.
+            for current in MigState::ALL.into_iter().filter(|s| features.has(*s)) {
+                for target in MigState::ALL {
+                    let kernel = kernel_next_state(flags, current as u32, target as u32);
+                    match next_step(current, target, features) {
+                        Ok(step) => assert_eq!(kernel, Ok(step as u32)),
+                        Err(_) => assert_eq!(kernel, Err(EINVAL)),
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        // 4 states without optional features, 5 with P2P, 5 with pre-copy, 7 with both,
+        // each toward every one of the 8 states (ERROR included).
+        assert_eq!(checked, (4 + 5 + 5 + 7) * 8);
+    }
+}

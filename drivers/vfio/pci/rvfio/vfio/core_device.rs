@@ -1,33 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A `vfio_pci_core_device` carrying a variant driver's private data, and the
-//! `vfio_device_ops` built for it from a [`VfioPciOps`] implementation.
+//! `vfio_device_ops` built for it from a [`VfioDeviceOps`] implementation.
 
 use core::{marker::PhantomData, mem::ManuallyDrop};
 
 use kernel::{
     bindings,
     error::{from_err_ptr, from_result, to_result},
-    ffi::{c_ulong, c_void},
+    ffi::c_void,
     prelude::*,
     types::Opaque,
     uaccess::{UserPtr, UserSlice},
 };
 
 use super::{
-    bindings as vfio, config_access, region_at, CoreConfig, DataFd, MappingTracker, PciConfig,
-    RegionIo, Registers,
+    bindings as vfio, config_access, region_at, CoreConfig, MappingTracker, PciConfig, Registers,
 };
+use super::{MigrationFlags, MigrationOps};
 use crate::config::{pci_caps::ConfigSpace, view::PasidHiding};
-use crate::migration::state::Features;
 
-/// The behaviour of a vfio-pci variant driver.
+/// The device ops of a vfio-pci variant driver (`vfio_device_ops`).
 ///
 /// Every `vfio_device_ops` callback goes straight to `vfio_pci_core`, except those this trait
 /// exposes; their default implementations do what `vfio-pci` does.
-pub(crate) trait VfioPciOps: Sized + 'static {
+pub(crate) trait VfioDeviceOps: Sized + 'static {
     /// Name of the VFIO device ops (`vfio_device_ops.name`).
     const NAME: &'static CStr;
+
+    /// The driver's migration ops (C's `mig_ops`): [`MigrationOps::OF`] for a driver that
+    /// implements [`VfioMigrationOps`](super::VfioMigrationOps); `None`, the default, leaves
+    /// every device without migration, as `vfio-pci`.
+    const MIGRATION: Option<MigrationOps<Self>> = None;
 
     /// Private data of each device, alive from the VFIO device's `init` to its `release`.
     type Data: Send + Sync;
@@ -57,26 +61,12 @@ pub(crate) trait VfioPciOps: Sized + 'static {
         None
     }
 
-    /// The migration features of the device whose data is `data`, decided once when it is
-    /// initialised: `None` leaves it without migration, as `vfio-pci` is.
-    fn migration_features(data: &Self::Data) -> Option<Features>;
-
-    /// Moves a device with migration features to the state `target`
-    /// (`enum vfio_device_mig_state`), returning the data fd the transition opened, if any.
-    fn set_migration_state(dev: &OpenDevice<'_, Self>, target: u32) -> Result<Option<DataFd>>;
-
-    /// The migration state of a device with migration features.
-    fn migration_state(dev: &OpenDevice<'_, Self>) -> u32;
-
-    /// The size of the stream `STOP_COPY` would produce, for a device with migration features.
-    fn migration_data_size(dev: &OpenDevice<'_, Self>) -> usize;
-
     /// Called after the PCI core reset the device (any reset, bound or open), with the core's
     /// `memory_lock` possibly held: must not wait for a lock taken before that one.
-    fn reset_done(data: &Self::Data);
+    fn reset_done(_data: &Self::Data) {}
 
     /// Called as the last user closes the device, before the core disables it.
-    fn close_device(dev: &OpenDevice<'_, Self>);
+    fn close_device(_dev: &OpenDevice<'_, Self>) {}
 
     /// The tracker of the user's BAR mappings of the device whose data is `data`, for a
     /// device whose mappings obey a rule while it saves; `None` maps as `vfio-pci` does.
@@ -87,11 +77,6 @@ pub(crate) trait VfioPciOps: Sized + 'static {
     /// Called after the user wrote `len` bytes at `offset` of BAR `bar` through the region's
     /// write path (not through a mapping).
     fn bar_written(_dev: &OpenDevice<'_, Self>, _bar: usize, _offset: u64, _len: usize) {}
-
-    /// Serves an access to the v1 migration region of a device with migration features:
-    /// `offset` bytes into the region, in or out of `io`.
-    fn migration_region_access(dev: &OpenDevice<'_, Self>, offset: u64, io: RegionIo<'_>)
-        -> Result;
 }
 
 /// A `vfio_pci_core_device` followed by the private data of the variant driver `T`.
@@ -104,13 +89,13 @@ pub(crate) trait VfioPciOps: Sized + 'static {
 ///   `data` is initialised from the ops' `init` until their `release`.
 #[repr(C)]
 #[pin_data]
-pub(crate) struct CoreDevice<T: VfioPciOps> {
+pub(crate) struct CoreDevice<T: VfioDeviceOps> {
     core: Opaque<vfio::vfio_pci_core_device>,
     #[pin]
     data: T::Data,
 }
 
-impl<T: VfioPciOps> CoreDevice<T> {
+impl<T: VfioDeviceOps> CoreDevice<T> {
     /// The ops of every device driven by `T`: `T`'s callbacks where it has them, the core's
     /// everywhere else, as `vfio-pci` sets them.
     // `CStrExt::as_char_ptr` is a trait method, which a constant cannot call; the kernel's
@@ -140,13 +125,6 @@ impl<T: VfioPciOps> CoreDevice<T> {
         dma_unmap: None,
     };
 
-    /// The migration callbacks of devices `T` gives migration features.
-    const MIG_OPS: vfio::vfio_migration_ops = vfio::vfio_migration_ops {
-        migration_set_state: Some(Self::migration_set_state_callback),
-        migration_get_state: Some(Self::migration_get_state_callback),
-        migration_get_data_size: Some(Self::migration_get_data_size_callback),
-    };
-
     /// The PCI error handlers of `T`'s devices: the core's, and `T`'s reset notification.
     pub(super) const ERR_HANDLERS: bindings::pci_error_handlers = bindings::pci_error_handlers {
         error_detected: Some(vfio::vfio_pci_core_aer_err_detected),
@@ -154,6 +132,15 @@ impl<T: VfioPciOps> CoreDevice<T> {
         reset_done: Some(Self::reset_done_callback),
         ..pin_init::zeroed()
     };
+
+    /// The migration ops and flags of the device whose data is `data`, if it migrates.
+    pub(super) fn migration_of(
+        data: &T::Data,
+    ) -> Option<(&'static MigrationOps<T>, MigrationFlags)> {
+        let ops: &'static Option<MigrationOps<T>> = &T::MIGRATION;
+        let ops = ops.as_ref()?;
+        Some((ops, (ops.flags)(data)?))
+    }
 
     /// The variant driver's data of the device.
     pub(super) fn data(&self) -> &T::Data {
@@ -240,11 +227,11 @@ impl<T: VfioPciOps> CoreDevice<T> {
         match ret {
             Ok(()) => {
                 // SAFETY: `data` was just initialised; `vdev` is not registered yet, so
-                // nothing reads the migration fields concurrently. `MIG_OPS` is 'static.
+                // nothing reads the migration fields concurrently. The ops table is 'static.
                 unsafe {
-                    if let Some(features) = T::migration_features(&(*this).data) {
-                        (*vdev).migration_flags = features.bits();
-                        (*vdev).mig_ops = &Self::MIG_OPS;
+                    if let Some((ops, flags)) = Self::migration_of(&(*this).data) {
+                        (*vdev).migration_flags = flags.bits();
+                        (*vdev).mig_ops = ops.table;
                     }
                 }
                 0
@@ -294,57 +281,12 @@ impl<T: VfioPciOps> CoreDevice<T> {
         unsafe { vfio::vfio_pci_core_close_device(vdev) };
     }
 
-    /// # Safety
-    ///
-    /// Called by VFIO only, for `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` on an open device with
-    /// `MIG_OPS`.
-    unsafe extern "C" fn migration_set_state_callback(
-        vdev: *mut vfio::vfio_device,
-        new_state: vfio::vfio_device_mig_state,
-    ) -> *mut bindings::file {
-        // SAFETY: The device is open.
-        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
-        match T::set_migration_state(&dev, new_state) {
-            Ok(Some(fd)) => fd.into_raw(),
-            Ok(None) => core::ptr::null_mut(),
-            Err(err) => err.to_ptr(),
-        }
-    }
-
-    /// # Safety
-    ///
-    /// As for `migration_set_state_callback`; `state` is valid for writes.
-    unsafe extern "C" fn migration_get_state_callback(
-        vdev: *mut vfio::vfio_device,
-        state: *mut vfio::vfio_device_mig_state,
-    ) -> c_int {
-        // SAFETY: The device is open.
-        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
-        // SAFETY: VFIO passes a valid place for the state.
-        unsafe { *state = T::migration_state(&dev) as vfio::vfio_device_mig_state };
-        0
-    }
-
-    /// # Safety
-    ///
-    /// As for `migration_set_state_callback`; `len` is valid for writes.
-    unsafe extern "C" fn migration_get_data_size_callback(
-        vdev: *mut vfio::vfio_device,
-        len: *mut c_ulong,
-    ) -> c_int {
-        // SAFETY: The device is open.
-        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
-        // SAFETY: VFIO passes a valid place for the length.
-        unsafe { *len = T::migration_data_size(&dev) as c_ulong };
-        0
-    }
-
     /// Called by the PCI core before it resets a device bound to this driver through
     /// `pci_reset_function()` and its variants (`VFIO_DEVICE_RESET`, sysfs `reset`) or a bus
     /// or slot reset (`VFIO_DEVICE_PCI_HOT_RESET`).
     ///
     /// The driver has nothing to do before a reset: the core serialises it with the user's
-    /// BAR accesses through `memory_lock`, and [`VfioPciOps::reset_done`] sets the variant's
+    /// BAR accesses through `memory_lock`, and [`VfioDeviceOps::reset_done`] sets the variant's
     /// state back after it. The callback is there because the PCI core logs `"resetting"` at
     /// warning level before each reset of a bound device whose driver has none, and a user
     /// asks for one with every `VFIO_DEVICE_RESET`, as often as it likes: a message no rate
@@ -362,7 +304,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
     }
 }
 
-impl<T: VfioPciOps> CoreDevice<T> {
+impl<T: VfioDeviceOps> CoreDevice<T> {
     /// # Safety
     ///
     /// Called by VFIO only, for a `VFIO_DEVICE_FEATURE` ioctl on an open device; `arg` is the
@@ -462,11 +404,11 @@ impl<T: VfioPciOps> CoreDevice<T> {
 ///
 /// The device is open (between `open_device` and `close_device`), so its core is enabled and
 /// `vconfig` holds the core's view of config space.
-pub(crate) struct OpenDevice<'a, T: VfioPciOps> {
+pub(crate) struct OpenDevice<'a, T: VfioDeviceOps> {
     dev: &'a CoreDevice<T>,
 }
 
-impl<'a, T: VfioPciOps> OpenDevice<'a, T> {
+impl<'a, T: VfioDeviceOps> OpenDevice<'a, T> {
     /// # Safety
     ///
     /// `dev` must be open for the lifetime `'a`.
@@ -641,11 +583,11 @@ unsafe fn put(vdev: *mut vfio::vfio_device) {
 }
 
 /// A device being opened: the only state in which the core may be enabled.
-pub(crate) struct Opening<'a, T: VfioPciOps> {
+pub(crate) struct Opening<'a, T: VfioDeviceOps> {
     dev: &'a CoreDevice<T>,
 }
 
-impl<'a, T: VfioPciOps> Opening<'a, T> {
+impl<'a, T: VfioDeviceOps> Opening<'a, T> {
     /// Enables the device through `vfio_pci_core` (power, BARs, reset, config snapshot), and
     /// adds the v1 migration region to a device with migration features.
     pub(crate) fn enable(self) -> Result<Enabled<'a, T>> {
@@ -653,9 +595,9 @@ impl<'a, T: VfioPciOps> Opening<'a, T> {
         // set's lock held, as `vfio_pci_core_enable` requires.
         to_result(unsafe { vfio::vfio_pci_core_enable(self.dev.core_ptr()) })?;
         let enabled = Enabled { dev: self.dev };
-        if T::migration_features(&self.dev.data).is_some() {
+        if let Some((ops, _)) = CoreDevice::<T>::migration_of(&self.dev.data) {
             // SAFETY: Enabled just now and not finished, within `open_device`.
-            unsafe { self.dev.register_migration_region() }?;
+            unsafe { self.dev.register_migration_region(ops) }?;
         }
         Ok(enabled)
     }
@@ -665,11 +607,11 @@ impl<'a, T: VfioPciOps> Opening<'a, T> {
 ///
 /// Dropping it disables the device again, so an `open_device` that fails after enabling
 /// leaves nothing behind.
-pub(crate) struct Enabled<'a, T: VfioPciOps> {
+pub(crate) struct Enabled<'a, T: VfioDeviceOps> {
     dev: &'a CoreDevice<T>,
 }
 
-impl<T: VfioPciOps> Enabled<'_, T> {
+impl<T: VfioDeviceOps> Enabled<'_, T> {
     /// Finishes opening: the core registers the device's regions and IRQs with the user.
     pub(crate) fn finish(self) -> Opened {
         let this = ManuallyDrop::new(self);
@@ -681,7 +623,7 @@ impl<T: VfioPciOps> Enabled<'_, T> {
     }
 }
 
-impl<T: VfioPciOps> Drop for Enabled<'_, T> {
+impl<T: VfioDeviceOps> Drop for Enabled<'_, T> {
     fn drop(&mut self) {
         // SAFETY: The device was enabled by `Opening::enable` and not finished.
         unsafe { vfio::vfio_pci_core_disable(self.dev.core_ptr()) };

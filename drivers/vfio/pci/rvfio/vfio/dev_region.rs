@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The v1-layout migration region, registered with `vfio_pci_core` as a device-specific
-//! region of a device with migration features, and served by the variant driver's
-//! [`VfioPciOps::migration_region_access`].
+//! region of a device with migration, and served by the variant driver's
+//! [`VfioMigrationOps::v1_region_access`](super::VfioMigrationOps::v1_region_access).
 
 use kernel::{
     bindings,
@@ -11,8 +11,9 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::{bindings as vfio, core_device::OpenDevice, region_at, CoreDevice, VfioPciOps};
-use crate::migration::v1_region::REGION_SIZE;
+use super::{
+    bindings as vfio, core_device::OpenDevice, region_at, CoreDevice, MigrationOps, VfioDeviceOps,
+};
 
 /// The bytes of one access to the migration region, in a kernel buffer: the user's memory
 /// is copied before a write is served and after a read is, never while the driver holds a
@@ -24,7 +25,7 @@ pub(crate) enum RegionIo<'a> {
     Write(&'a [u8]),
 }
 
-impl<T: VfioPciOps> CoreDevice<T> {
+impl<T: VfioDeviceOps> CoreDevice<T> {
     const MIGRATION_REGION_OPS: vfio::vfio_pci_regops = vfio::vfio_pci_regops {
         rw: Some(Self::migration_region_rw_callback),
         release: Some(Self::migration_region_release_callback),
@@ -39,7 +40,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
     ///
     /// Must be called while opening the device, after `vfio_pci_core_enable` and before
     /// `vfio_pci_core_finish_enable`, with the device set's lock held.
-    pub(super) unsafe fn register_migration_region(&self) -> Result {
+    pub(super) unsafe fn register_migration_region(&self, ops: &MigrationOps<T>) -> Result {
         // SAFETY: The core device is enabled and being opened, as this function requires;
         // the ops are 'static and the region carries no data of its own.
         to_result(unsafe {
@@ -48,7 +49,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
                 vfio::VFIO_REGION_TYPE_MIGRATION_DEPRECATED,
                 vfio::VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED,
                 &Self::MIGRATION_REGION_OPS,
-                REGION_SIZE as usize,
+                ops.v1_region_size as usize,
                 vfio::VFIO_REGION_INFO_FLAG_READ | vfio::VFIO_REGION_INFO_FLAG_WRITE,
                 core::ptr::null_mut(),
             )
@@ -69,19 +70,22 @@ impl<T: VfioPciOps> CoreDevice<T> {
         // SAFETY: The device is open: the region exists only between open and close.
         let dev = unsafe { OpenDevice::new(&*core.cast::<Self>()) };
         from_result(|| {
+            // Only a device with migration ops has the region.
+            let ops: &'static Option<MigrationOps<T>> = &T::MIGRATION;
+            let ops = ops.as_ref().ok_or(EINVAL)?;
             // SAFETY: `ppos` is the core's valid file position.
             let (_, offset) = region_at(unsafe { *ppos }).ok_or(EINVAL)?;
             // The region is small, so this also bounds the kernel buffer.
-            if offset.saturating_add(count as u64) > REGION_SIZE {
+            if offset.saturating_add(count as u64) > ops.v1_region_size {
                 return Err(EINVAL);
             }
             let mut bytes = KVec::from_elem(0u8, count, GFP_KERNEL)?;
             let user = UserSlice::new(UserPtr::from_ptr(buf.cast()), count);
             if iswrite {
                 user.reader().read_slice(&mut bytes)?;
-                T::migration_region_access(&dev, offset, RegionIo::Write(&bytes))?;
+                (ops.v1_region_access)(&dev, offset, RegionIo::Write(&bytes))?;
             } else {
-                T::migration_region_access(&dev, offset, RegionIo::Read(&mut bytes))?;
+                (ops.v1_region_access)(&dev, offset, RegionIo::Read(&mut bytes))?;
                 user.writer().write_slice(&bytes)?;
             }
             Ok(count as isize)

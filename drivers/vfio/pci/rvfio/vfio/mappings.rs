@@ -22,7 +22,7 @@ use kernel::{
     sync::Mutex,
 };
 
-use super::{bindings as vfio, CoreDevice, VfioPciOps};
+use super::{bindings as vfio, CoreDevice, VfioDeviceOps};
 use crate::bytes::put;
 use crate::migration::mmap_rules::{split_of, MapRefusal, Mapping, MmapLayout, TrappedPages};
 
@@ -154,7 +154,7 @@ unsafe fn mapping_of(vma: *mut bindings::vm_area_struct) -> Mapping {
     }
 }
 
-impl<T: VfioPciOps> CoreDevice<T> {
+impl<T: VfioDeviceOps> CoreDevice<T> {
     /// The operations of a tracked mapping.
     const TRACKED_VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::vma_open_callback),
@@ -282,7 +282,7 @@ impl<T: VfioPciOps> CoreDevice<T> {
     }
 }
 
-impl<T: VfioPciOps> CoreDevice<T> {
+impl<T: VfioDeviceOps> CoreDevice<T> {
     /// `VFIO_DEVICE_GET_REGION_INFO`: the core's answer, plus, on a mmap-able BAR of a device
     /// with a [`MappingTracker`], `VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING`: the areas that
     /// may stay mapped while the device is saving; under the `saving` layout, the standard

@@ -15,7 +15,7 @@ use kernel::{
     prelude::*,
 };
 
-use super::{core_device::probed_core, CoreDevice, MappingTracker, VfioPciOps};
+use super::{core_device::probed_core, CoreDevice, MappingTracker, VfioDeviceOps};
 use crate::migration::mmap_rules::MmapLayout;
 
 /// The attribute's permissions: the owner (root) writes, everyone reads.
@@ -24,7 +24,7 @@ const MODE: bindings::umode_t = 0o644;
 // `CStr::as_ptr` on literals: the trait method `CStrExt::as_char_ptr` is not callable in a
 // constant.
 #[allow(clippy::disallowed_methods)]
-impl<T: VfioPciOps> CoreDevice<T> {
+impl<T: VfioDeviceOps> CoreDevice<T> {
     /// `mmap_layout`.
     // With `CONFIG_DEBUG_LOCK_ALLOC`, `struct attribute` has lockdep fields besides the name
     // and mode, which the update zeroes; without it, the update has nothing left to do.

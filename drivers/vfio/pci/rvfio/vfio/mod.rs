@@ -4,7 +4,7 @@
 //!
 //! Upstream Rust has no VFIO abstractions. This layer holds every `unsafe` block of the
 //! driver: the rest of the crate sees a [`CoreDevice`] with the variant's private data, a
-//! [`VfioPciOps`] trait whose defaults behave like `vfio-pci`, and a [`Registration`] of the
+//! [`VfioDeviceOps`] trait whose defaults behave like `vfio-pci`, and a [`Registration`] of the
 //! variant's `struct pci_driver`.
 
 mod bindings;
@@ -14,18 +14,20 @@ mod core_device;
 mod dev_region;
 mod mappings;
 mod mig_file;
-#[cfg(CONFIG_KUNIT)]
-mod mig_upstream;
+mod migration_ops;
 mod mmap_layout;
 mod pci_driver;
 mod ratelimit;
 mod registers;
 
 pub(crate) use config::{CoreConfig, PciConfig};
-pub(crate) use core_device::{CoreDevice, OpenDevice, VfioPciOps};
+pub(crate) use core_device::{CoreDevice, OpenDevice, VfioDeviceOps};
 pub(crate) use dev_region::RegionIo;
 pub(crate) use mappings::{MappingTracker, BARS};
 pub(crate) use mig_file::{DataFd, DataSession, Direction};
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use migration_ops::kernel_next_state;
+pub(crate) use migration_ops::{MigrationFlags, MigrationOps, VfioMigrationOps};
 pub(crate) use pci_driver::{OverrideOnlyIds, Registration};
 pub(crate) use ratelimit::{dev_warn_ratelimited, RateLimit};
 pub(crate) use registers::Registers;

@@ -18,7 +18,7 @@ use kernel::{
     ThisModule,
 };
 
-use super::{CoreDevice, VfioPciOps};
+use super::{CoreDevice, VfioDeviceOps};
 
 /// An ID that matches any device, but only through `driver_override` naming a VFIO driver:
 /// the Rust form of C's `PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_ANY_ID, PCI_ANY_ID)`.
@@ -64,7 +64,7 @@ impl OverrideOnlyIds {
 /// `driver` was registered with `__pci_register_driver` when the registration was initialised,
 /// and stays pinned and registered until the registration is dropped.
 #[pin_data(PinnedDrop)]
-pub(crate) struct Registration<T: VfioPciOps> {
+pub(crate) struct Registration<T: VfioDeviceOps> {
     #[pin]
     driver: Opaque<bindings::pci_driver>,
     _ops: PhantomData<T>,
@@ -72,12 +72,12 @@ pub(crate) struct Registration<T: VfioPciOps> {
 
 // SAFETY: A `Registration` offers nothing through a shared reference; the C driver core
 // synchronises everything it does with the registered driver.
-unsafe impl<T: VfioPciOps> Sync for Registration<T> {}
+unsafe impl<T: VfioDeviceOps> Sync for Registration<T> {}
 
 // SAFETY: `pci_unregister_driver` may be called from any thread.
-unsafe impl<T: VfioPciOps> Send for Registration<T> {}
+unsafe impl<T: VfioDeviceOps> Send for Registration<T> {}
 
-impl<T: VfioPciOps> Registration<T> {
+impl<T: VfioDeviceOps> Registration<T> {
     /// Registers the driver under `name` (its name in sysfs and in `driver_override`), matching
     /// the devices of `ids`.
     pub(crate) fn new(
@@ -116,7 +116,7 @@ impl<T: VfioPciOps> Registration<T> {
 }
 
 #[pinned_drop]
-impl<T: VfioPciOps> PinnedDrop for Registration<T> {
+impl<T: VfioDeviceOps> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: By the type invariant, `driver` is registered.
         unsafe { bindings::pci_unregister_driver(self.driver.get()) };
@@ -126,7 +126,7 @@ impl<T: VfioPciOps> PinnedDrop for Registration<T> {
 /// # Safety
 ///
 /// Called by the PCI core only, with a valid device being bound to this driver.
-unsafe extern "C" fn probe_callback<T: VfioPciOps>(
+unsafe extern "C" fn probe_callback<T: VfioDeviceOps>(
     pdev: *mut bindings::pci_dev,
     _id: *const bindings::pci_device_id,
 ) -> c_int {
@@ -137,7 +137,7 @@ unsafe extern "C" fn probe_callback<T: VfioPciOps>(
 /// # Safety
 ///
 /// Called by the PCI core only, with a device this driver probed successfully.
-unsafe extern "C" fn remove_callback<T: VfioPciOps>(pdev: *mut bindings::pci_dev) {
+unsafe extern "C" fn remove_callback<T: VfioDeviceOps>(pdev: *mut bindings::pci_dev) {
     // SAFETY: The PCI core passes a device whose probe succeeded and that is being unbound.
     unsafe { CoreDevice::<T>::remove(pdev) }
 }
@@ -145,7 +145,7 @@ unsafe extern "C" fn remove_callback<T: VfioPciOps>(pdev: *mut bindings::pci_dev
 /// # Safety
 ///
 /// Called by the PCI core only, with a device bound to this driver.
-unsafe extern "C" fn sriov_configure_callback<T: VfioPciOps>(
+unsafe extern "C" fn sriov_configure_callback<T: VfioDeviceOps>(
     pdev: *mut bindings::pci_dev,
     num_vfs: c_int,
 ) -> c_int {
