@@ -44,7 +44,7 @@ static int is_saving(__u32 s)
 
 /*
  * What QEMU does on a migration's destination: while the device is RESUMING,
- * it enables MSI-X with an eventfd for vector 0, then the VM's vectors.
+ * it enables MSI-X with an eventfd (here for vector 0), then disables it.
  */
 static void irqs_while_resuming(int device)
 {

@@ -90,6 +90,17 @@ static struct vfio_region_info_cap_sparse_mmap *bar0_cap(int device, __u16 id,
 	return NULL;
 }
 
+/* Whether one of the capability's areas covers the page at @offset. */
+static int covered(const struct vfio_region_info_cap_sparse_mmap *cap, __u64 offset)
+{
+	for (__u32 i = 0; i < cap->nr_areas; i++) {
+		if (cap->areas[i].offset <= offset &&
+		    offset + PAGE <= cap->areas[i].offset + cap->areas[i].size)
+			return 1;
+	}
+	return 0;
+}
+
 /* Maps @len bytes of BAR 0 at @offset; returns 0 (and unmaps) or the errno. */
 static int try_map(int device, const struct vfio_region_info *info, __u64 offset, size_t len)
 {
@@ -143,6 +154,10 @@ int main(int argc, char **argv)
 	result("sparse_cap_is_saving_layout", sparse && saving && same && sparse->nr_areas > 1,
 	       "sparse %p saving %p, %u areas", (void *)sparse, (void *)saving,
 	       sparse ? sparse->nr_areas : 0);
+	result("sparse_cap_leaves_doorbells_out",
+	       sparse && !covered(sparse, DOORBELL_PAGE) && covered(sparse, PLAIN_PAGE),
+	       "doorbell page %s, page 0 %s", sparse && covered(sparse, DOORBELL_PAGE) ? "offered" :
+	       "left out", sparse && covered(sparse, PLAIN_PAGE) ? "offered" : "left out");
 	ret = try_map(device, &info, 0, info.size);
 	result("whole_bar_refused", ret == EINVAL, "%s", strerror(ret));
 	ret = try_map(device, &info, DOORBELL_PAGE, PAGE);

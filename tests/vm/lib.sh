@@ -2,6 +2,10 @@
 # Shared helpers for guest test scripts (busybox sh). Installed in the guest as
 # /usr/lib/rvfio-tests/lib.sh. Results are printed as "RESULT <name> PASS|FAIL"
 # lines that the host runner counts.
+#
+# busybox sh scopes variables dynamically: a function that assigns a variable it
+# did not declare "local" changes its caller's. Every helper here declares its
+# own, and so must any function a script passes to check.
 
 RVFIO_FAILED=0
 
@@ -15,7 +19,6 @@ result() { # name pass|fail [detail]
 }
 
 check() { # name command...
-	# local: the command may be a shell function that sets its own "name".
 	local name=$1
 	shift
 	if "$@"; then result "$name" pass; else result "$name" fail "$*"; fi
@@ -28,6 +31,7 @@ driver_of() { # BDF -> driver name or empty
 }
 
 unbind() { # BDF
+	local drv
 	drv=$(driver_of "$1")
 	[ -z "$drv" ] || echo "$1" >"/sys/bus/pci/drivers/$drv/unbind"
 }
@@ -40,13 +44,14 @@ bind_to() { # BDF driver: driver_override + drivers_probe, as a user would
 }
 
 vfio_cdev() { # BDF -> /dev/vfio/devices/vfioN or empty
+	local d
 	for d in /sys/bus/pci/devices/"$1"/vfio-dev/vfio*; do
 		[ -e "$d" ] && echo "/dev/vfio/devices/$(basename "$d")"
 	done
 }
 
 wait_for() { # seconds command...: poll until the command succeeds
-	n=$(($1 * 10))
+	local n=$(($1 * 10))
 	shift
 	while [ "$n" -gt 0 ]; do
 		"$@" && return 0
@@ -57,6 +62,7 @@ wait_for() { # seconds command...: poll until the command succeeds
 }
 
 tap_results() { # prefix: copy a kselftest TAP run from stdin, one RESULT per case
+	local line name
 	while IFS= read -r line; do
 		printf '%s\n' "$line"
 		case $line in

@@ -43,16 +43,34 @@ qemu_start() {
 		-chardev pipe,id=mon,path=/tmp/"$name".mon -mon chardev=mon,mode=control \
 		"$@" >/tmp/"$name".log 2>&1 &
 	echo $! >/tmp/"$name".pid
-	qmp "$name" '{"execute":"qmp_capabilities"}' >/dev/null
+	if ! qmp "$name" '{"execute":"qmp_capabilities"}' >/dev/null; then
+		# A QEMU left holding a device would make its unbind wait for ever.
+		kill -9 "$(cat /tmp/"$name".pid)" 2>/dev/null
+		wait "$(cat /tmp/"$name".pid)"
+		cat /tmp/"$name".log
+		return 1
+	fi
 }
 
 qmp() { # NAME JSON: prints the reply; fails on an error reply
 	"$igb" qmp /tmp/"$1".mon "$2"
 }
 
-qemu_quit() { # NAME: quits QEMU and shows what it printed
+# qemu_quit NAME: quits QEMU and shows what it printed. A QEMU that has not gone
+# 60 s after "quit" is killed and the quit fails (qemu_quit_NAME).
+qemu_quit() {
+	local pid n=600
+	pid=$(cat /tmp/"$1".pid)
 	qmp "$1" '{"execute":"quit"}' >/dev/null
-	wait "$(cat /tmp/"$1".pid)"
+	while kill -0 "$pid" 2>/dev/null && [ $n -gt 0 ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -9 "$pid"
+		result "qemu_quit_$1" fail "QEMU still running 60 s after quit"
+	fi
+	wait "$pid"
 	sed "s/^/qemu $1: /" /tmp/"$1".log
 }
 
@@ -60,12 +78,22 @@ drive() { # NAME SLOT COMMAND [N]: one nested_igb command on that guest's igb
 	"$igb" "$3" /tmp/"$1".qt "$2" ${4:+"$4"}
 }
 
+drive_to() { # FILE NAME SLOT COMMAND [N]: drive, its output in FILE and shown
+	local out=$1 status
+	shift
+	drive "$@" >"$out"
+	status=$?
+	cat "$out"
+	return $status
+}
+
 field() { # KEY: the first number after "KEY": in stdin's JSON
 	sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -n 1
 }
 
 # wait_status NAME COMMAND WANT...: polls a query until its "status" is one of
-# WANT; gives up after 300 s, a bound against a hang, far above any run seen.
+# WANT; fails at once on a migration's end that is not one of them, and after
+# 300 s, a bound against a hang far above any run seen.
 wait_status() {
 	local vm=$1 query=$2 end reply status want
 	shift 2
@@ -76,6 +104,7 @@ wait_status() {
 		for want in "$@"; do
 			[ "$status" = "$want" ] && return 0
 		done
+		case $status in completed | failed | cancelled) break ;; esac
 		sleep 0.2
 	done
 	echo "$vm: $query still says '$status': $reply"
@@ -87,6 +116,7 @@ arcs() { # BDF: the driver's count of every migration arc the device took
 }
 
 arc_count() { # BDF FROM TO
+	local n
 	n=$(arcs "$1" | sed -n "s/^$2>$3 //p")
 	echo "${n:-0}"
 }
@@ -124,7 +154,8 @@ passthrough() {
 		check "${tag}_${driver}_dma_msix" sh -c "$igb post /tmp/pt.qt $slot 32 &&
 			$igb send /tmp/pt.qt $slot 16 && $igb check /tmp/pt.qt $slot &&
 			$igb send /tmp/pt.qt $slot 16 && $igb check /tmp/pt.qt $slot"
-		drive pt "$slot" bench 50 | sed "s/^BENCH/FIGURE $tag $driver:/"
+		check "${tag}_${driver}_bench" drive_to /tmp/pt.bench pt "$slot" bench 50
+		sed -n "s/^BENCH/FIGURE $tag $driver:/p" /tmp/pt.bench
 	done
 	sed "s/^/$tag rvfio-pci: /" /tmp/probe.$SA
 	sed "s/^/$tag vfio-pci: /" /tmp/probe.$SB
@@ -288,13 +319,17 @@ refusal() { # BACKEND
 	reply=$(qmp ref '{"execute":"query-migrate"}')
 	echo "$tag: $reply"
 	if [ "$1" = iommufd ]; then
-		check "${tag}_says_busy" sh -c "echo '$reply' | grep -q 'error-desc.*busy'"
+		check "${tag}_says_busy" says_busy "$reply"
 	fi
 	check "${tag}_device_state_unchanged" test "$(arcs "$A")" = "$arcs_before"
 	check "${tag}_guest_runs" wait_status ref query-status running
 	check "${tag}_device_works" workload_goes_on ref
 	qemu_quit ref
 	rm -f /tmp/refused.mig
+}
+
+says_busy() { # REPLY: query-migrate's error names EBUSY
+	printf '%s\n' "$1" | grep -q '"error-desc": "[^"]*Device or resource busy'
 }
 
 part_refusal() {
@@ -346,7 +381,7 @@ part_layout() {
 # 1000 to an idle queue's doorbell.
 ROUNDS=50
 part_cost() {
-	local mode round opts before seen want
+	local mode round opts before seen want tag mapped
 	check bind_cost bind_to "$A" rvfio-pci
 	for round in 1 2; do
 		for mode in full x-no-mmap saving; do
@@ -362,14 +397,24 @@ part_cost() {
 				result "qemu_cost_${mode}_start" fail
 				continue
 			fi
-			drive cost $SA init >/dev/null
+			tag=qemu_cost_${mode}_$round
+			# QEMU maps BAR 0 (whole, or but its doorbell pages) unless told not to.
+			mapped=$(grep -c /dev/vfio/devices/ /proc/"$(cat /tmp/cost.pid)"/maps)
+			if [ "$mode" = x-no-mmap ]; then
+				check "${tag}_bar_not_mapped" test "$mapped" = 0
+			else
+				check "${tag}_bar_mapped" test "$mapped" -gt 0
+			fi
+			check "${tag}_init" drive cost $SA init
 			before=$(doorbells "$A")
-			drive cost $SA bench $ROUNDS | sed "s/^BENCH/FIGURE qemu_cost $mode (round $round):/"
+			check "${tag}_bench" drive_to /tmp/cost.bench cost $SA bench $ROUNDS
+			sed -n "s/^BENCH/FIGURE qemu_cost $mode (round $round):/p" /tmp/cost.bench
 			seen=$(($(doorbells "$A") - before))
 			want=$((2 * ROUNDS))
 			[ "$mode" = full ] && want=0
-			check "qemu_cost_${mode}_${round}_doorbells_seen" test "$seen" = "$want"
-			drive cost $SA mmio 1000 | sed "s/^MMIO/FIGURE qemu_cost $mode (round $round):/"
+			check "${tag}_doorbells_seen" test "$seen" = "$want"
+			check "${tag}_mmio" drive_to /tmp/cost.mmio cost $SA mmio 1000
+			sed -n "s/^MMIO/FIGURE qemu_cost $mode (round $round):/p" /tmp/cost.mmio
 			qemu_quit cost
 		done
 	done
@@ -379,7 +424,10 @@ part_cost() {
 check modprobe modprobe rvfio_pci
 for part in ${QEMU_PARTS:-passthrough migration refusal layout cost}; do
 	echo "--- $part"
-	"part_$part"
+	case $part in
+	passthrough | migration | refusal | layout | cost) "part_$part" ;;
+	*) result "qemu_part_$part" fail "no such part" ;;
+	esac
 done
 for bdf in "$A" "$B"; do
 	unbind "$bdf"

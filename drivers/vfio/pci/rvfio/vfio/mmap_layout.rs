@@ -5,7 +5,8 @@
 //!
 //! The attribute belongs to the driver's `dev_groups`, so the driver core adds it once a
 //! device is bound and removes it (waiting for callers inside `show` and `store`) before the
-//! device is unbound. It shows, with its directory, only on devices with a [`MappingTracker`]. A write is taken only
+//! device is unbound. It shows, with its directory, only on devices with a
+//! [`MappingTracker`](super::MappingTracker). A write is taken only
 //! while no user has the device open: the layout decides what the region info says and what
 //! may be mapped, and a VMM reads the region info once, when it opens the device.
 
@@ -15,20 +16,21 @@ use kernel::{
     prelude::*,
 };
 
-use super::{core_device::probed_core, CoreDevice, MappingTracker, VfioDeviceOps};
+use super::{core_device::probed_core, CoreDevice, VfioDeviceOps};
 use crate::migration::mmap_rules::MmapLayout;
 
 /// The attribute's permissions: the owner (root) writes, everyone reads.
 const MODE: bindings::umode_t = 0o644;
 
-// `CStr::as_ptr` on literals: the trait method `CStrExt::as_char_ptr` is not callable in a
-// constant.
-#[allow(clippy::disallowed_methods)]
 impl<T: VfioDeviceOps> CoreDevice<T> {
-    /// `mmap_layout`.
+    /// `mmap_layout`. Promoted to a 'static wherever it is referred to, so the pointer sysfs
+    /// keeps to its `attr` points into this whole `device_attribute`, as the driver core's
+    /// `container_of` from one to the other requires.
     // With `CONFIG_DEBUG_LOCK_ALLOC`, `struct attribute` has lockdep fields besides the name
     // and mode, which the update zeroes; without it, the update has nothing left to do.
-    #[allow(clippy::needless_update)]
+    // `CStr::as_ptr` on literals: the trait method `CStrExt::as_char_ptr` is not callable in a
+    // constant.
+    #[allow(clippy::needless_update, clippy::disallowed_methods)]
     const MMAP_LAYOUT_ATTR: bindings::device_attribute = bindings::device_attribute {
         attr: bindings::attribute {
             name: c"mmap_layout".as_ptr().cast(),
@@ -48,6 +50,8 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         [&Self::MMAP_LAYOUT_ATTR.attr, core::ptr::null()];
 
     /// The `rvfio` directory of a bound device.
+    // As for `MMAP_LAYOUT_ATTR`.
+    #[allow(clippy::disallowed_methods)]
     const GROUP: bindings::attribute_group = bindings::attribute_group {
         name: c"rvfio".as_ptr().cast(),
         __bindgen_anon_1: bindings::attribute_group__bindgen_ty_1 {
@@ -63,18 +67,19 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
     pub(super) const DEV_GROUPS: [*const bindings::attribute_group; 2] =
         [&Self::GROUP, core::ptr::null()];
 
-    /// The tracker of the bound device whose generic device is `dev`, if it has one.
+    /// The core device of the bound device whose generic device is `dev`.
     ///
     /// # Safety
     ///
-    /// `dev` must be the device of a PCI device bound to `T`'s driver.
-    unsafe fn bound_tracker<'a>(dev: *mut bindings::device) -> Option<&'a MappingTracker> {
+    /// `dev` must be the device of a PCI device bound to `T`'s driver, and stay bound for
+    /// `'a` (as it does during a sysfs callback of the driver's groups, which the driver core
+    /// removes, waiting for callers, before it unbinds the device).
+    unsafe fn bound<'a>(dev: *mut bindings::device) -> &'a Self {
         // SAFETY: `dev` is embedded in a `pci_dev`, as this function requires.
         let pdev = unsafe { kernel::container_of!(dev, bindings::pci_dev, dev) };
         // SAFETY: The device is bound, so probe succeeded and its drvdata is the core device,
         // which lives until it is unbound.
-        let this = unsafe { &*probed_core(pdev).cast::<Self>() };
-        T::mappings(this.data())
+        unsafe { &*probed_core(pdev).cast::<Self>() }
     }
 
     /// # Safety
@@ -88,7 +93,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         // SAFETY: The group is added to devices only, whose kobject is embedded in them.
         let dev = unsafe { kernel::container_of!(kobj, bindings::device, kobj) };
         // SAFETY: The device is bound to `T`'s driver while its groups are added.
-        match unsafe { Self::bound_tracker(dev) } {
+        match T::mappings(unsafe { Self::bound(dev) }.data()) {
             // SAFETY: `attr` is one of the group's attributes, valid for reads.
             Some(_) => unsafe { (*attr).mode },
             // Not even the directory: the group has nothing to offer this device.
@@ -105,7 +110,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         buf: *mut c_char,
     ) -> isize {
         // SAFETY: The driver core removes the group before the device is unbound.
-        let Some(tracker) = (unsafe { Self::bound_tracker(dev) }) else {
+        let Some(tracker) = T::mappings(unsafe { Self::bound(dev) }.data()) else {
             return ENODEV.to_errno() as isize;
         };
         let text = tracker.layout().shown();
@@ -124,7 +129,8 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         count: usize,
     ) -> isize {
         // SAFETY: The driver core removes the group before the device is unbound.
-        let Some(tracker) = (unsafe { Self::bound_tracker(dev) }) else {
+        let this = unsafe { Self::bound(dev) };
+        let Some(tracker) = T::mappings(this.data()) else {
             return ENODEV.to_errno() as isize;
         };
         // SAFETY: sysfs passes `count` readable bytes.
@@ -132,10 +138,8 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         let Some(layout) = MmapLayout::parse(text) else {
             return EINVAL.to_errno() as isize;
         };
-        // SAFETY: As for `bound_tracker`: the drvdata is the live core device.
-        let pdev = unsafe { kernel::container_of!(dev, bindings::pci_dev, dev) };
-        // SAFETY: As above.
-        let vdev = unsafe { &raw mut (*probed_core(pdev)).vdev };
+        // SAFETY: The core device is live (see above); this only computes a field's address.
+        let vdev = unsafe { &raw mut (*this.core_ptr()).vdev };
         // SAFETY: A registered VFIO device has its device set, whose lock serialises
         // `open_count` with every open and close.
         let open = unsafe {
