@@ -23,8 +23,12 @@ mod config {
 
 #[path = "../../../drivers/vfio/pci/rvfio/migration"]
 mod migration {
-    pub(crate) mod mmap_rules;
     pub(crate) mod stream;
+}
+
+#[path = "../../../drivers/vfio/pci/rvfio/vfio"]
+mod vfio {
+    pub(crate) mod mmap_rules;
 }
 
 #[path = "../../../drivers/vfio/pci/rvfio/personality/mod.rs"]

@@ -19,10 +19,14 @@ pub mod config {
 
 #[path = "../../../drivers/vfio/pci/rvfio/migration"]
 pub mod migration {
-    pub mod mmap_rules;
     pub mod state;
     pub mod stream;
     pub mod v1_region;
+}
+
+#[path = "../../../drivers/vfio/pci/rvfio/vfio"]
+pub mod vfio {
+    pub mod mmap_rules;
 }
 
 #[path = "../../../drivers/vfio/pci/rvfio/personality/mod.rs"]

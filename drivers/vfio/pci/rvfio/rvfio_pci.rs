@@ -55,6 +55,18 @@ const MIGRATION_FLAGS: vfio::MigrationFlags = vfio::MigrationFlags::STOP_COPY
     .with(vfio::MigrationFlags::PRE_COPY);
 const _: () = assert!(MIGRATION_FLAGS.bits() == migration::FEATURES.bits());
 
+// The pure code's copies of uAPI values must be the kernel's.
+const _: () = {
+    use migration::state::v1;
+    use vfio::uapi;
+    assert!(pasid_ats::FEATURE_GET == uapi::FEATURE_GET);
+    assert!(pasid_ats::FEATURE_SET == uapi::FEATURE_SET);
+    assert!(pasid_ats::FEATURE_PROBE == uapi::FEATURE_PROBE);
+    assert!(v1::RUNNING == uapi::V1_RUNNING && v1::SAVING == uapi::V1_SAVING);
+    assert!(v1::RESUMING == uapi::V1_RESUMING && v1::P2P & uapi::V1_STATE_MASK == 0);
+    assert!(uapi::V1_HEADER_SIZE as u64 <= migration::v1_region::DATA_OFFSET);
+};
+
 impl vfio::VfioDeviceOps for RvfioPci {
     const NAME: &'static CStr = DRIVER_NAME;
     const MIGRATION: Option<vfio::MigrationOps<Self>> = Some(vfio::MigrationOps::<Self>::OF);

@@ -5,11 +5,10 @@
 //! and resuming sessions behind the data fds.
 //!
 //! The decisions are pure code: [`state`] says which arcs to take and what each does,
-//! [`stream`] frames and checks the stream, [`mmap_rules`] which mappings conflict, the
+//! [`stream`] frames and checks the stream, the mapping rule which mappings conflict, the
 //! device's [`Personality`] which registers hold the state. This file sequences them under
 //! the lock, and finds a bound device's personality ([`of`]).
 
-pub(crate) mod mmap_rules;
 pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod v1_region;
@@ -29,12 +28,12 @@ use kernel::{
 use crate::bytes::put;
 use crate::config::pci_caps::read_byte;
 use crate::personality::{self, igb::Igb, ConfigState, Personality};
+use crate::vfio::mmap_rules::{registers_written, TrappedPages};
 use crate::vfio::{
     dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, PciConfig,
     RateLimit, RegionIo, Registers, BARS,
 };
 use crate::RvfioPci;
-use mmap_rules::{registers_written, TrappedPages};
 use state::{Effects, Features, MigState};
 use stream::{Buffer, Decoder, Identity, RecordKind, StreamError};
 use v1_region::{Field, DATA_OFFSET, DATA_SIZE};

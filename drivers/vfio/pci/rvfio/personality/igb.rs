@@ -9,10 +9,10 @@
 
 use super::{Personality, Registers, CONFIG_SECTION, CONFIG_SIZE};
 use crate::bytes;
-use crate::migration::mmap_rules::Span;
 use crate::migration::stream::{
     Record, Section, StreamError, CHECKSUM_SIZE, HEADER_SIZE, SECTION_HEADER_SIZE,
 };
+use crate::vfio::mmap_rules::Span;
 
 /// The igb personality.
 pub(crate) struct Igb;
@@ -599,7 +599,7 @@ impl State {
 #[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_igb_doorbells))]
 mod doorbell_tests {
     use super::*;
-    use crate::migration::mmap_rules::{registers_written, TrappedPages};
+    use crate::vfio::mmap_rules::{registers_written, TrappedPages};
 
     const PAGE: u64 = 4096;
 

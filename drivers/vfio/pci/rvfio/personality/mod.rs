@@ -11,8 +11,8 @@ pub(crate) mod igb;
 use core::fmt::Debug;
 
 use crate::bytes;
-use crate::migration::mmap_rules::Span;
 use crate::migration::stream::{Record, Section, StreamError};
+use crate::vfio::mmap_rules::Span;
 
 /// The 32-bit registers of the BAR a personality works through.
 pub(crate) trait Registers {

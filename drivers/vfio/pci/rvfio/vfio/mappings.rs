@@ -22,9 +22,8 @@ use kernel::{
     sync::Mutex,
 };
 
+use super::mmap_rules::{split_of, MapRefusal, Mapping, MmapLayout, TrappedPages};
 use super::{bindings as vfio, CoreDevice, VfioDeviceOps};
-use crate::bytes::put;
-use crate::migration::mmap_rules::{split_of, MapRefusal, Mapping, MmapLayout, TrappedPages};
 
 /// Number of standard BARs (`PCI_STD_NUM_BARS`).
 pub(crate) const BARS: usize = 6;
@@ -330,18 +329,26 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
 }
 
 /// `struct vfio_region_info_cap_sparse_mmap` with capability id `id`, listing the saving
-/// areas of a region of `size` bytes trapping `pages`, as bytes.
+/// areas of a region of `size` bytes trapping `pages`, as bytes: the header (`id`,
+/// `version` 1, `next` 0, `nr_areas`, `reserved` 0), then each area's offset and size.
 fn sparse_cap(id: u16, pages: &TrappedPages, size: u64) -> Result<KVec<u8>> {
     const HEADER: usize = size_of::<vfio::vfio_region_info_cap_sparse_mmap>();
     const AREA: usize = size_of::<vfio::vfio_region_sparse_mmap_area>();
     let areas = pages.saving_areas(size).count();
-    let mut cap = KVec::from_elem(0u8, HEADER + areas * AREA, GFP_KERNEL)?;
-    put(&mut cap, 0, &id.to_ne_bytes());
-    put(&mut cap, 2, &1u16.to_ne_bytes());
-    put(&mut cap, 8, &(areas as u32).to_ne_bytes());
-    for (i, area) in pages.saving_areas(size).enumerate() {
-        put(&mut cap, HEADER + i * AREA, &area.start.to_ne_bytes());
-        put(&mut cap, HEADER + i * AREA + 8, &area.len.to_ne_bytes());
+    let mut cap = KVec::with_capacity(HEADER + areas * AREA, GFP_KERNEL)?;
+    let header = [
+        &id.to_ne_bytes()[..],
+        &1u16.to_ne_bytes(),
+        &0u32.to_ne_bytes(),
+        &(areas as u32).to_ne_bytes(),
+        &0u32.to_ne_bytes(),
+    ];
+    for field in header {
+        cap.extend_from_slice(field, GFP_KERNEL)?;
+    }
+    for area in pages.saving_areas(size) {
+        cap.extend_from_slice(&area.start.to_ne_bytes(), GFP_KERNEL)?;
+        cap.extend_from_slice(&area.len.to_ne_bytes(), GFP_KERNEL)?;
     }
     Ok(cap)
 }

@@ -16,8 +16,8 @@ use kernel::{
     prelude::*,
 };
 
+use super::mmap_rules::MmapLayout;
 use super::{core_device::probed_core, CoreDevice, VfioDeviceOps};
-use crate::migration::mmap_rules::MmapLayout;
 
 /// The attribute's permissions: the owner (root) writes, everyone reads.
 const MODE: bindings::umode_t = 0o644;

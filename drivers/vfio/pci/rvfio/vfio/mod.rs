@@ -16,6 +16,7 @@ mod mappings;
 mod mig_file;
 mod migration_ops;
 mod mmap_layout;
+pub(crate) mod mmap_rules;
 mod pci_driver;
 mod ratelimit;
 mod registers;
@@ -44,14 +45,6 @@ fn region_at(pos: i64) -> Option<(u32, u64)> {
 /// The bits of `VFIO_DEVICE_FEATURE` flags that hold the feature index.
 pub(crate) const FEATURE_INDEX_MASK: u32 = bindings::VFIO_DEVICE_FEATURE_MASK;
 
-// The pure code's copies of the uAPI flags must be the kernel's.
-const _: () = {
-    use crate::config::pasid_ats::{FEATURE_GET, FEATURE_PROBE, FEATURE_SET};
-    assert!(FEATURE_GET == bindings::VFIO_DEVICE_FEATURE_GET);
-    assert!(FEATURE_SET == bindings::VFIO_DEVICE_FEATURE_SET);
-    assert!(FEATURE_PROBE == bindings::VFIO_DEVICE_FEATURE_PROBE);
-};
-
 // The capability ID the region info uses is the one the uAPI header defines, outside
 // upstream's; its payload is upstream's sparse-mmap capability.
 const _: () = assert!(
@@ -59,16 +52,34 @@ const _: () = assert!(
         && core::mem::size_of::<bindings::vfio_region_sparse_mmap_area>() == 16
 );
 
-// The v1 layout the pure code serves must be upstream's `struct vfio_device_migration_info`.
-const _: () = {
-    use crate::migration::state::v1;
-    use bindings::vfio_device_migration_info as Info;
-    use core::mem::{offset_of, size_of};
-    assert!(v1::RUNNING == bindings::VFIO_DEVICE_STATE_V1_RUNNING);
-    assert!(v1::SAVING == bindings::VFIO_DEVICE_STATE_V1_SAVING);
-    assert!(v1::RESUMING == bindings::VFIO_DEVICE_STATE_V1_RESUMING);
-    assert!(v1::P2P & bindings::VFIO_DEVICE_STATE_MASK == 0);
-    assert!(offset_of!(Info, device_state) == 0 && offset_of!(Info, pending_bytes) == 8);
-    assert!(offset_of!(Info, data_offset) == 16 && offset_of!(Info, data_size) == 24);
-    assert!(size_of::<Info>() as u64 <= crate::migration::v1_region::DATA_OFFSET);
-};
+/// The uAPI values the driver's pure code keeps copies of, for the crate to check its copies
+/// against at build time.
+pub(crate) mod uapi {
+    use super::bindings;
+
+    /// `VFIO_DEVICE_FEATURE_GET`.
+    pub(crate) const FEATURE_GET: u32 = bindings::VFIO_DEVICE_FEATURE_GET;
+    /// `VFIO_DEVICE_FEATURE_SET`.
+    pub(crate) const FEATURE_SET: u32 = bindings::VFIO_DEVICE_FEATURE_SET;
+    /// `VFIO_DEVICE_FEATURE_PROBE`.
+    pub(crate) const FEATURE_PROBE: u32 = bindings::VFIO_DEVICE_FEATURE_PROBE;
+    /// The v1 `device_state` bits, and those upstream defines.
+    pub(crate) const V1_RUNNING: u32 = bindings::VFIO_DEVICE_STATE_V1_RUNNING;
+    /// See [`V1_RUNNING`].
+    pub(crate) const V1_SAVING: u32 = bindings::VFIO_DEVICE_STATE_V1_SAVING;
+    /// See [`V1_RUNNING`].
+    pub(crate) const V1_RESUMING: u32 = bindings::VFIO_DEVICE_STATE_V1_RESUMING;
+    /// See [`V1_RUNNING`].
+    pub(crate) const V1_STATE_MASK: u32 = bindings::VFIO_DEVICE_STATE_MASK;
+    /// The size of `struct vfio_device_migration_info`, the header of the v1 region, whose
+    /// `device_state`, `pending_bytes`, `data_offset` and `data_size` are at 0, 8, 16, 24.
+    pub(crate) const V1_HEADER_SIZE: usize =
+        core::mem::size_of::<bindings::vfio_device_migration_info>();
+
+    const _: () = {
+        use bindings::vfio_device_migration_info as Info;
+        use core::mem::offset_of;
+        assert!(offset_of!(Info, device_state) == 0 && offset_of!(Info, pending_bytes) == 8);
+        assert!(offset_of!(Info, data_offset) == 16 && offset_of!(Info, data_size) == 24);
+    };
+}
