@@ -17,7 +17,7 @@ mod personality;
 mod vfio;
 
 use config::pasid_ats::{self, PhysicalCaps, Report, Request};
-use config::pci_caps::{self, layout_fingerprint, ConfigSpace, StdCaps, CAP_ID_EXP};
+use config::pci_caps::{self, layout_fingerprint, StdCaps, CAP_ID_EXP};
 use config::view::{ExtLayout, PasidHiding, UserView};
 use migration::state::MigState;
 use migration::DeviceMigration;
@@ -72,6 +72,7 @@ impl vfio::VfioDeviceOps for RvfioPci {
     const MIGRATION: Option<vfio::MigrationOps<Self>> = Some(vfio::MigrationOps::<Self>::OF);
 
     type Data = DeviceData;
+    type ConfigFilter = PasidHiding;
 
     fn init_data(config: &vfio::PciConfig<'_>) -> impl PinInit<Self::Data, Error> {
         let (caps, pcie) = read_translation_caps(config);
@@ -88,9 +89,8 @@ impl vfio::VfioDeviceOps for RvfioPci {
         (index == u32::from(pasid_ats::FEATURE_INDEX)).then(|| get_pasid_ats(dev, flags, payload))
     }
 
-    fn config_hiding(dev: &vfio::OpenDevice<'_, Self>) -> Option<PasidHiding> {
-        let pasid = dev.data().caps.pasid?;
-        PasidHiding::new(&dev.core_config(), pasid.offset)
+    fn config_filter(dev: &vfio::OpenDevice<'_, Self>) -> Option<PasidHiding> {
+        pasid_hiding(dev)
     }
 
     fn reset_done(data: &Self::Data) {
@@ -155,13 +155,19 @@ fn user_layout_fingerprint(dev: &vfio::OpenDevice<'_, RvfioPci>) -> u64 {
     with_user_view(dev, |view| layout_fingerprint(view))
 }
 
+/// The hiding of the device's physical PASID capability, if it has one.
+fn pasid_hiding(dev: &vfio::OpenDevice<'_, RvfioPci>) -> Option<PasidHiding> {
+    let pasid = dev.data().caps.pasid?;
+    PasidHiding::new(&dev.core_config(), pasid.offset)
+}
+
 /// Runs `f` on config space as the user sees it: the core's view with the PASID hidden.
 fn with_user_view<R>(
     dev: &vfio::OpenDevice<'_, RvfioPci>,
     f: impl FnOnce(&UserView<'_, vfio::CoreConfig<'_>>) -> R,
 ) -> R {
     let below = dev.core_config();
-    let hiding = <RvfioPci as vfio::VfioDeviceOps>::config_hiding(dev);
+    let hiding = pasid_hiding(dev);
     f(&UserView::new(&below, hiding))
 }
 

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reads of a PCI device's config space, physical or as `vfio_pci_core` presents it, for the
-//! pure code that walks it.
+//! Reads of a PCI device's config space, physical or as `vfio_pci_core` presents it, and the
+//! [`ConfigFilter`] through which a driver departs from the core's view.
 
 use kernel::{bindings, device, ffi::c_int};
-
-use crate::config::pci_caps::ConfigSpace;
 
 /// The physical config space of a PCI device.
 ///
@@ -70,13 +68,15 @@ impl PciConfig<'_> {
     }
 }
 
-impl ConfigSpace for PciConfig<'_> {
-    fn size(&self) -> u16 {
+impl PciConfig<'_> {
+    /// The size of config space: 256 or 4096 bytes.
+    pub(crate) fn size(&self) -> u16 {
         // SAFETY: By the type invariant, `pdev` is valid. `cfg_size` is 256 or 4096.
         unsafe { (*self.pdev).cfg_size as u16 }
     }
 
-    fn read_dword(&self, offset: u16) -> Option<u32> {
+    /// The dword at `offset`; `None` if the read fails.
+    pub(crate) fn read_dword(&self, offset: u16) -> Option<u32> {
         let mut value = 0u32;
         // SAFETY: By the type invariant, `pdev` is valid; `value` is a valid place to write.
         let ret =
@@ -115,12 +115,14 @@ impl CoreConfig<'_> {
     }
 }
 
-impl ConfigSpace for CoreConfig<'_> {
-    fn size(&self) -> u16 {
+impl CoreConfig<'_> {
+    /// The size of config space: 256 or 4096 bytes.
+    pub(crate) fn size(&self) -> u16 {
         self.size
     }
 
-    fn read_dword(&self, offset: u16) -> Option<u32> {
+    /// The dword at `offset`, which must be aligned and inside config space (`None` if not).
+    pub(crate) fn read_dword(&self, offset: u16) -> Option<u32> {
         if self.vconfig.is_null() || offset % 4 != 0 || offset >= self.size {
             return None;
         }
@@ -132,4 +134,25 @@ impl ConfigSpace for CoreConfig<'_> {
         };
         Some(u32::from_le(value))
     }
+}
+
+/// A half-open range of config-space offsets, `start..end`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct ConfigSpan {
+    /// First byte.
+    pub(crate) start: u16,
+    /// One past the last byte.
+    pub(crate) end: u16,
+}
+
+/// How a driver's view of config space departs from the one `vfio_pci_core` presents: bytes
+/// it rewrites when they are read, bytes of a write it keeps from the core. Consulted on every
+/// access to the config region.
+pub(crate) trait ConfigFilter {
+    /// The spans whose bytes [`ConfigFilter::patch_read`] may change.
+    fn patched_spans(&self) -> impl Iterator<Item = ConfigSpan>;
+    /// Rewrites `bytes`, read from config space at `offset`, as the user sees them.
+    fn patch_read(&self, offset: u16, bytes: &mut [u8]);
+    /// The parts, in order, of a write of `len` bytes at `offset` that reach the core.
+    fn write_parts(&self, offset: u32, len: u32) -> impl Iterator<Item = ConfigSpan>;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reads and writes of the config region through a [`PasidHiding`].
+//! Reads and writes of the config region through a driver's [`ConfigFilter`].
 //!
 //! Every access still goes through `vfio_pci_core`, so its checks, errors and virtualization
 //! apply as in `vfio-pci`; the hiding then changes the few bytes it owns. A read is done by the
@@ -15,12 +15,12 @@ use kernel::{
 };
 
 use super::{bindings as vfio, region_at, OFFSET_MASK};
-use crate::config::{pci_caps::ConfigSpace, view::PasidHiding};
+use super::{ConfigFilter, PciConfig};
 
 /// Where an access of `count` bytes at file position `pos` lands in config space, if it is an
 /// access to the config region that lies entirely inside it. Anything else goes to the core
 /// untouched, which serves it or refuses it as for `vfio-pci`.
-pub(super) fn config_offset<C: ConfigSpace>(config: &C, pos: i64, count: usize) -> Option<u32> {
+pub(super) fn config_offset(config: &PciConfig<'_>, pos: i64, count: usize) -> Option<u32> {
     let (index, offset) = region_at(pos)?;
     if index != vfio::VFIO_PCI_CONFIG_REGION_INDEX {
         return None;
@@ -37,7 +37,7 @@ pub(super) fn config_offset<C: ConfigSpace>(config: &C, pos: i64, count: usize) 
 /// The arguments must be those of a VFIO `read` on the open device `vdev`, whose position
 /// `*ppos` is `offset` in the config region.
 pub(super) unsafe fn read(
-    hiding: &PasidHiding,
+    hiding: &impl ConfigFilter,
     offset: u32,
     vdev: *mut vfio::vfio_device,
     buf: *mut u8,
@@ -49,13 +49,20 @@ pub(super) unsafe fn read(
     let Ok(read) = u32::try_from(done) else {
         return done;
     };
-    for span in hiding.patched_spans().into_iter().flatten() {
-        let Some(part) = span.intersect(offset, read) else {
+    let end = offset.saturating_add(read);
+    for span in hiding.patched_spans() {
+        // The bytes of the span the read returned.
+        let (start, stop) = (
+            u32::from(span.start).max(offset),
+            u32::from(span.end).min(end),
+        );
+        if start >= stop {
             continue;
-        };
-        let skip = (u32::from(part.start) - offset) as usize;
+        }
+        let skip = (start - offset) as usize;
         let user = UserPtr::from_addr(buf as usize).wrapping_byte_add(skip);
-        if patch(hiding, part.start, user, usize::from(part.len())).is_err() {
+        // `start` lies in config space, so it fits in a u16.
+        if patch(hiding, start as u16, user, (stop - start) as usize).is_err() {
             return EFAULT.to_errno() as isize;
         }
     }
@@ -63,7 +70,7 @@ pub(super) unsafe fn read(
 }
 
 /// Rewrites the `len` bytes (at most 8) the user's buffer holds for config offset `at`.
-fn patch(hiding: &PasidHiding, at: u16, user: UserPtr, len: usize) -> Result {
+fn patch(hiding: &impl ConfigFilter, at: u16, user: UserPtr, len: usize) -> Result {
     let mut bytes = [0u8; 8];
     let bytes = bytes.get_mut(..len).ok_or(EINVAL)?;
     let (mut reader, mut writer) = UserSlice::new(user, len).reader_writer();
@@ -81,7 +88,7 @@ fn patch(hiding: &PasidHiding, at: u16, user: UserPtr, len: usize) -> Result {
 /// The arguments must be those of a VFIO `write` on the open device `vdev`, whose position
 /// `*ppos` is `offset` in the config region.
 pub(super) unsafe fn write(
-    hiding: &PasidHiding,
+    hiding: &impl ConfigFilter,
     offset: u32,
     vdev: *mut vfio::vfio_device,
     buf: *const u8,
@@ -91,13 +98,9 @@ pub(super) unsafe fn write(
     // SAFETY: `ppos` is VFIO's valid file position.
     let region = unsafe { *ppos } & !OFFSET_MASK;
     // `count` fits in u32: `config_offset` checked the access lies inside config space.
-    for part in hiding
-        .write_parts(offset, count as u32)
-        .into_iter()
-        .flatten()
-    {
+    for part in hiding.write_parts(offset, count as u32) {
         let skip = (u32::from(part.start) - offset) as usize;
-        let len = usize::from(part.len());
+        let len = usize::from(part.end - part.start);
         let mut pos = region | i64::from(part.start);
         // SAFETY: `buf + skip .. + len` lies within the user's `count` bytes, and `pos` is a
         // position in the same region; the core checks both as for any write.

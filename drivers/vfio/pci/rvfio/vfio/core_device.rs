@@ -17,8 +17,7 @@ use kernel::{
 use super::{
     bindings as vfio, config_access, region_at, CoreConfig, MappingTracker, PciConfig, Registers,
 };
-use super::{MigrationFlags, MigrationOps};
-use crate::config::{pci_caps::ConfigSpace, view::PasidHiding};
+use super::{ConfigFilter, MigrationFlags, MigrationOps};
 
 /// The device ops of a vfio-pci variant driver (`vfio_device_ops`).
 ///
@@ -55,9 +54,12 @@ pub(crate) trait VfioDeviceOps: Sized + 'static {
         None
     }
 
-    /// How the user's view of config space departs from the one `vfio_pci_core` presents:
-    /// the PASID capability to hide, if any. Consulted on every access to the config region.
-    fn config_hiding(_dev: &OpenDevice<'_, Self>) -> Option<PasidHiding> {
+    /// How the user's view of config space departs from the one `vfio_pci_core` presents.
+    type ConfigFilter: ConfigFilter;
+
+    /// The device's [`VfioDeviceOps::ConfigFilter`], if its view departs from the core's.
+    /// Consulted on every access to the config region.
+    fn config_filter(_dev: &OpenDevice<'_, Self>) -> Option<Self::ConfigFilter> {
         None
     }
 
@@ -335,13 +337,13 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         vdev: *mut vfio::vfio_device,
         ppos: *mut bindings::loff_t,
         count: usize,
-    ) -> Option<(u32, PasidHiding)> {
+    ) -> Option<(u32, T::ConfigFilter)> {
         // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
         let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
         // SAFETY: `ppos` is valid, as this function requires.
         let pos = unsafe { *ppos };
         let offset = config_access::config_offset(&dev.physical_config(), pos, count)?;
-        Some((offset, T::config_hiding(&dev)?))
+        Some((offset, T::config_filter(&dev)?))
     }
 
     /// # Safety

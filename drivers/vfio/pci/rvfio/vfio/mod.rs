@@ -21,7 +21,7 @@ mod pci_driver;
 mod ratelimit;
 mod registers;
 
-pub(crate) use config::{CoreConfig, PciConfig};
+pub(crate) use config::{ConfigFilter, ConfigSpan, CoreConfig, PciConfig};
 pub(crate) use core_device::{CoreDevice, OpenDevice, VfioDeviceOps};
 pub(crate) use dev_region::RegionIo;
 pub(crate) use mappings::{MappingTracker, BARS};
