@@ -46,7 +46,7 @@ struct DeviceData {
     /// The device's physical PASID, ATS and PRI capabilities, read when it is bound.
     caps: PhysicalCaps,
     /// Live migration, for a device with a personality.
-    migration: Option<KBox<dyn DeviceMigration>>,
+    migration: Option<KBox<dyn DeviceMigration<RvfioPci>>>,
 }
 
 /// The migration flags of a device with a personality: those the state machine offers.
@@ -149,10 +149,10 @@ impl vfio::VfioMigrationOps for RvfioPci {
     }
 }
 
-/// The fingerprint of the config-space layout the user sees: what a migration stream records
-/// and a resuming device must match.
-fn user_layout_fingerprint(dev: &vfio::OpenDevice<'_, RvfioPci>) -> u64 {
-    with_user_view(dev, |view| layout_fingerprint(view))
+impl migration::Driver for RvfioPci {
+    fn layout_fingerprint(dev: &vfio::OpenDevice<'_, Self>) -> u64 {
+        with_user_view(dev, |view| layout_fingerprint(view))
+    }
 }
 
 /// The hiding of the device's physical PASID capability, if it has one.

@@ -31,9 +31,8 @@ use crate::personality::{self, igb::Igb, ConfigState, Personality};
 use crate::vfio::mmap_rules::{registers_written, TrappedPages};
 use crate::vfio::{
     dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, PciConfig,
-    RateLimit, RegionIo, Registers, BARS,
+    RateLimit, RegionIo, Registers, VfioDeviceOps, BARS,
 };
-use crate::RvfioPci;
 use state::{Effects, Features, MigState};
 use stream::{Buffer, Decoder, Identity, RecordKind, StreamError};
 use v1_region::{Field, DATA_OFFSET, DATA_SIZE};
@@ -43,14 +42,21 @@ pub(crate) const FEATURES: Features = Features::STOP_COPY
     .with(Features::P2P)
     .with(Features::PRE_COPY);
 
-/// The migration side of a device, whichever personality drives it: what the driver's VFIO
-/// callbacks ask of it.
-pub(crate) trait DeviceMigration: Send + Sync {
+/// What the state machine needs of the variant driver whose devices it migrates.
+pub(crate) trait Driver: VfioDeviceOps {
+    /// The fingerprint of the config-space layout the user sees: what a stream records and a
+    /// resuming device must match.
+    fn layout_fingerprint(dev: &OpenDevice<'_, Self>) -> u64;
+}
+
+/// The migration side of a device of the driver `D`, whichever personality drives it: what
+/// the driver's VFIO callbacks ask of it.
+pub(crate) trait DeviceMigration<D: Driver>: Send + Sync {
     /// The current state.
     fn state(&self) -> MigState;
     /// Moves the device to `target` (`enum vfio_device_mig_state`) for the v2 front-end,
     /// returning the data fd the last arc opened, if it opened one.
-    fn set_state(&self, dev: &OpenDevice<'_, RvfioPci>, target: u32) -> Result<Option<DataFd>>;
+    fn set_state(&self, dev: &OpenDevice<'_, D>, target: u32) -> Result<Option<DataFd>>;
     /// The size of the stream `STOP_COPY` would produce (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`).
     fn data_size(&self) -> usize;
     /// Notes that the device was reset: back to `RUNNING`, sessions ended. Never waits.
@@ -63,26 +69,24 @@ pub(crate) trait DeviceMigration: Send + Sync {
     /// region's write path covered.
     fn bar_written(&self, bar: usize, offset: u64, len: usize);
     /// Serves an access to the v1 migration region.
-    fn region_access(
-        &self,
-        dev: &OpenDevice<'_, RvfioPci>,
-        offset: u64,
-        io: RegionIo<'_>,
-    ) -> Result;
+    fn region_access(&self, dev: &OpenDevice<'_, D>, offset: u64, io: RegionIo<'_>) -> Result;
 }
 
 /// Builds the migration side of a device one personality drives, identified by `model`.
-type Build = fn(&PciConfig<'_>, Identity, Option<u16>) -> Result<Option<KBox<dyn DeviceMigration>>>;
+type Build<D> =
+    fn(&PciConfig<'_>, Identity, Option<u16>) -> Result<Option<KBox<dyn DeviceMigration<D>>>>;
 
 /// The personalities, by the vendor and device IDs of the devices they drive.
-const PERSONALITIES: [(u16, u16, Build); 1] = [(Igb::VENDOR_ID, Igb::DEVICE_ID, build::<Igb>)];
+fn personalities<D: Driver>() -> [(u16, u16, Build<D>); 1] {
+    [(Igb::VENDOR_ID, Igb::DEVICE_ID, build::<Igb, D>)]
+}
 
 /// The migration side of the device whose config space is `config`, with its PCI Express
 /// capability at `pcie`, if a personality drives it.
-pub(crate) fn of(
+pub(crate) fn of<D: Driver>(
     config: &PciConfig<'_>,
     pcie: Option<u16>,
-) -> Result<Option<KBox<dyn DeviceMigration>>> {
+) -> Result<Option<KBox<dyn DeviceMigration<D>>>> {
     let model = Identity {
         personality: 0,
         vendor: config.read_word(0x00),
@@ -92,22 +96,22 @@ pub(crate) fn of(
         revision: read_byte(config, 0x08).unwrap_or(!0),
         layout: 0,
     };
-    let found = PERSONALITIES
-        .iter()
-        .find(|&&(vendor, device, _)| (vendor, device) == (model.vendor, model.device));
+    let found = personalities::<D>()
+        .into_iter()
+        .find(|&(vendor, device, _)| (vendor, device) == (model.vendor, model.device));
     match found {
-        Some(&(_, _, build)) => build(config, model, pcie),
+        Some((_, _, build)) => build(config, model, pcie),
         None => Ok(None),
     }
 }
 
 /// The migration side of a device the personality `P` drives: `None` if its registers' BAR
 /// does not fit `P`.
-fn build<P: Personality>(
+fn build<P: Personality, D: Driver>(
     config: &PciConfig<'_>,
     model: Identity,
     pcie: Option<u16>,
-) -> Result<Option<KBox<dyn DeviceMigration>>> {
+) -> Result<Option<KBox<dyn DeviceMigration<D>>>> {
     let model = Identity {
         personality: P::ID,
         ..model
@@ -129,15 +133,22 @@ fn build<P: Personality>(
     }
     dev_info!(config.device(), "migration: {} personality\n", P::NAME);
     // /sys/kernel/debug/rvfio-pci-<device>/{doorbell_writes,arcs} (Documentation/migration.rst).
-    let name = CString::try_from_fmt(fmt!("rvfio-pci-{}", config.device().name()))?;
+    let name = CString::try_from_fmt(fmt!("{}-{}", D::NAME, config.device().name()))?;
     let dir = debugfs::Dir::new(&name);
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
     let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
-    let migration =
-        Migration::<P>::new(config.device(), model, pcie, trapped, doorbell_writes, arcs)?;
+    let migration = Migration::<P>::new(
+        D::NAME,
+        config.device(),
+        model,
+        pcie,
+        trapped,
+        doorbell_writes,
+        arcs,
+    )?;
     let migration = KBox::pin_init(migration, GFP_KERNEL)?;
     Ok(Some(
-        KBox::new(migration, GFP_KERNEL)? as KBox<dyn DeviceMigration>
+        KBox::new(migration, GFP_KERNEL)? as KBox<dyn DeviceMigration<D>>
     ))
 }
 
@@ -309,6 +320,7 @@ impl<P: Personality> Migration<P> {
     /// `model`, with its PCI Express capability at `pcie`, trapping the pages `trapped` of its
     /// BARs while it saves.
     fn new<'a>(
+        driver: &'a CStr,
         dev: &Device,
         model: Identity,
         pcie: Option<u16>,
@@ -317,9 +329,8 @@ impl<P: Personality> Migration<P> {
         arcs: impl PinInit<debugfs::File<ArcCounts>> + 'a,
     ) -> Result<impl PinInit<Self> + 'a> {
         // "rvfio-pci 0000:01:00.0: migration stream refused: 5 callbacks suppressed".
-        let name = |message: &str| {
-            CString::try_from_fmt(fmt!("{} {}: {message}", crate::DRIVER_NAME, dev.name()))
-        };
+        let name =
+            |message: &str| CString::try_from_fmt(fmt!("{} {}: {message}", driver, dev.name()));
         let (stream_refused, load_failed) = (name(STREAM_REFUSED)?, name(LOAD_FAILED)?);
         Ok(pin_init!(Self {
             model,
@@ -398,16 +409,16 @@ impl<P: Personality> Migration<P> {
 
     /// Moves the device to `target` (`enum vfio_device_mig_state`) for the v2 front-end.
     /// Returns the data fd the last arc opened, if it opened one.
-    fn set_state(&self, dev: &OpenDevice<'_, RvfioPci>, target: u32) -> Result<Option<DataFd>> {
+    fn set_state<D: Driver>(&self, dev: &OpenDevice<'_, D>, target: u32) -> Result<Option<DataFd>> {
         let target = MigState::from_uapi(target).ok_or(EINVAL)?;
         self.transition(dev, target, FrontEnd::V2)
     }
 
     /// Moves the device to `target` along upstream's path, one arc at a time. On failure the
     /// device stays in the state of the last arc that completed, as upstream allows.
-    fn transition(
+    fn transition<D: Driver>(
         &self,
-        dev: &OpenDevice<'_, RvfioPci>,
+        dev: &OpenDevice<'_, D>,
         target: MigState,
         front: FrontEnd,
     ) -> Result<Option<DataFd>> {
@@ -433,9 +444,9 @@ impl<P: Personality> Migration<P> {
     }
 
     /// Performs the one arc from `core.state` to `next`.
-    fn take_arc(
+    fn take_arc<D: Driver>(
         &self,
-        dev: &OpenDevice<'_, RvfioPci>,
+        dev: &OpenDevice<'_, D>,
         core: &mut MigCore<P>,
         next: MigState,
         front: FrontEnd,
@@ -500,7 +511,7 @@ impl<P: Personality> Migration<P> {
     /// Checks the resuming session's stream and loads its final state into the device. A
     /// refused stream changes nothing; a device that fails to take the state keeps the
     /// session, so the user may retry or reset.
-    fn load(&self, dev: &OpenDevice<'_, RvfioPci>, core: &mut MigCore<P>) -> Result {
+    fn load<D: Driver>(&self, dev: &OpenDevice<'_, D>, core: &mut MigCore<P>) -> Result {
         let session = core.resume.as_ref().ok_or(EINVAL)?;
         let saved = session.take_loadable().map_err(|err| {
             dev_warn_ratelimited!(
@@ -535,9 +546,9 @@ impl<P: Personality> Migration<P> {
 
     /// Serves an access to the v1 migration region (layout and well-formed accesses in
     /// [`v1_region`]; the rules in `Documentation/migration.rst`).
-    fn region_access(
+    fn region_access<D: Driver>(
         &self,
-        dev: &OpenDevice<'_, RvfioPci>,
+        dev: &OpenDevice<'_, D>,
         offset: u64,
         io: RegionIo<'_>,
     ) -> Result {
@@ -572,7 +583,12 @@ impl<P: Personality> Migration<P> {
         Ok(())
     }
 
-    fn region_write(&self, dev: &OpenDevice<'_, RvfioPci>, field: Field, input: &[u8]) -> Result {
+    fn region_write<D: Driver>(
+        &self,
+        dev: &OpenDevice<'_, D>,
+        field: Field,
+        input: &[u8],
+    ) -> Result {
         match field {
             Field::DeviceState => {
                 let bits = u32::from_ne_bytes(input.try_into().map_err(|_| EINVAL)?);
@@ -610,21 +626,21 @@ impl<P: Personality> Migration<P> {
     }
 
     /// The identity streams of this device carry: its model and its current layout.
-    fn identity(&self, dev: &OpenDevice<'_, RvfioPci>) -> Identity {
+    fn identity<D: Driver>(&self, dev: &OpenDevice<'_, D>) -> Identity {
         Identity {
-            layout: crate::user_layout_fingerprint(dev),
+            layout: D::layout_fingerprint(dev),
             ..self.model
         }
     }
 }
 
 /// The handle a device keeps: its pinned state machine, behind the personality-free trait.
-impl<P: Personality> DeviceMigration for Pin<KBox<Migration<P>>> {
+impl<P: Personality, D: Driver> DeviceMigration<D> for Pin<KBox<Migration<P>>> {
     fn state(&self) -> MigState {
         Migration::state(self)
     }
 
-    fn set_state(&self, dev: &OpenDevice<'_, RvfioPci>, target: u32) -> Result<Option<DataFd>> {
+    fn set_state(&self, dev: &OpenDevice<'_, D>, target: u32) -> Result<Option<DataFd>> {
         Migration::set_state(self, dev, target)
     }
 
@@ -648,12 +664,7 @@ impl<P: Personality> DeviceMigration for Pin<KBox<Migration<P>>> {
         Migration::bar_written(self, bar, offset, len)
     }
 
-    fn region_access(
-        &self,
-        dev: &OpenDevice<'_, RvfioPci>,
-        offset: u64,
-        io: RegionIo<'_>,
-    ) -> Result {
+    fn region_access(&self, dev: &OpenDevice<'_, D>, offset: u64, io: RegionIo<'_>) -> Result {
         Migration::region_access(self, dev, offset, io)
     }
 }
@@ -1008,7 +1019,7 @@ const PCI_EXP_LNKCTL: u16 = 0x10;
 const PCI_EXP_DEVCTL2: u16 = 0x28;
 
 /// The config-space state of the device as the user programmed it.
-fn saved_config(dev: &OpenDevice<'_, RvfioPci>, pcie: Option<u16>) -> ConfigState {
+fn saved_config<D: Driver>(dev: &OpenDevice<'_, D>, pcie: Option<u16>) -> ConfigState {
     let config = dev.physical_config();
     let mut state = ConfigState {
         command: config.read_word(COMMAND) & ConfigState::COMMAND_BITS,
@@ -1025,8 +1036,8 @@ fn saved_config(dev: &OpenDevice<'_, RvfioPci>, pcie: Option<u16>) -> ConfigStat
 /// Loads a saved config-space state: the command register's enables are turned on where the
 /// saved device had them (never off: the user's mappings of a BAR whose decoding went off
 /// would need revoking), the PCI Express control registers are written as saved.
-fn restore_config(
-    dev: &OpenDevice<'_, RvfioPci>,
+fn restore_config<D: Driver>(
+    dev: &OpenDevice<'_, D>,
     pcie: Option<u16>,
     state: &ConfigState,
 ) -> Result {
