@@ -9,8 +9,9 @@
  *
  * - STREAMS bad migration streams (default 40): nothing, random bytes, a
  *   saved stream with one bit flipped, a saved stream one byte short; each
- *   refused RETRIES times (default 100) when leaving RESUMING; and one more
- *   after the rate limit's interval, whose refusals must log again;
+ *   refused RETRIES times (default 100) when leaving RESUMING; then refusals
+ *   of one more until one is suppressed, and after a pause longer than the
+ *   rate limit's interval one more bad stream, whose refusals must log again;
  * - CALLS (default 1000) rounds of bad VFIO_DEVICE_FEATURE calls: a state
  *   that does not exist, an arc the rules refuse, SET and bad flags on the
  *   PASID/ATS feature, an unknown feature, a short argsz, unknown flag bits;
@@ -19,9 +20,11 @@
  *
  * Every refusal must give its errno. The driver's lines in the kernel log,
  * read from /dev/kmsg as they come (so a full log buffer loses none), must
- * stay within what its rate limits allow for each message in the time the
- * load took, no other line may name the driver (the resets the test makes
- * included), and the refused-stream message must still be there.
+ * stay within what its rate limits allow for each message in each interval,
+ * told apart by the lines' own kernel timestamps and "callbacks suppressed"
+ * lines, never by how long the test took; no other line may name the driver
+ * (the resets the test makes included), and the refused-stream message must
+ * come back after the pause, after its suppressed count.
  *
  * Prints "RESULT flood_<check> PASS|FAIL (detail)" lines and a
  * "# log: ..." line with the counts; exits 1 if any check failed.
@@ -34,7 +37,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/vfio.h>
@@ -54,6 +56,7 @@
  */
 #define BURST 10
 #define INTERVAL_S 5
+#define INTERVAL_US (INTERVAL_S * 1000000LL)
 
 /* A saved stream: one final record of an igb (2428 bytes). */
 #define STREAM_MAX 16384
@@ -69,6 +72,12 @@ static const char *const user_message[] = {
 
 #define USER_MESSAGES 2
 
+/* A line of a user message: when the kernel logged it, and whether it is the suppressed count. */
+struct line {
+	long long usec;
+	int suppressed;
+};
+
 /* What the driver put in the kernel log since the start, read from /dev/kmsg. */
 static struct {
 	int fd;
@@ -77,6 +86,7 @@ static struct {
 	long suppressed;		/* "...: N callbacks suppressed" */
 	long other;			/* any other line naming rvfio-pci */
 	long lost;			/* records overwritten before they were read */
+	struct line *line[USER_MESSAGES];	/* of[] lines of each message, in order */
 	char first[256], first_other[256];
 } klog = { .fd = -1 };
 
@@ -84,6 +94,8 @@ static struct {
 static void klog_drain(void)
 {
 	char rec[8192], *text, *end;
+	long long usec;
+	struct line *l;
 	int message;
 	ssize_t n;
 
@@ -98,7 +110,7 @@ static void klog_drain(void)
 		rec[n] = 0;
 		/* "prio,seq,usec,flags;text\n" then the record's dictionary lines */
 		text = strchr(rec, ';');
-		if (!text)
+		if (!text || sscanf(rec, "%*u,%*u,%lld", &usec) != 1)
 			continue;
 		text++;
 		end = strchr(text, '\n');
@@ -113,24 +125,53 @@ static void klog_drain(void)
 			if (strstr(text, user_message[message]))
 				break;
 		if (message < USER_MESSAGES) {
-			klog.of[message]++;
-			klog.suppressed += !!strstr(text, "callbacks suppressed");
+			l = realloc(klog.line[message],
+				    (klog.of[message] + 1) * sizeof(*l));
+			if (!l)
+				vfio_cdev_die("realloc");
+			klog.line[message] = l;
+			l += klog.of[message]++;
+			l->usec = usec;
+			l->suppressed = !!strstr(text, "callbacks suppressed");
+			klog.suppressed += l->suppressed;
 		} else if (!klog.other++) {
 			snprintf(klog.first_other, sizeof(klog.first_other), "%s", text);
 		}
 	}
 }
 
-/* Sets @state, which opens a data fd; returns it, or -1 with errno. */
-static int open_session(int device, __u32 state)
+/*
+ * The lines of @message in its rate limit's intervals, each at most BURST
+ * and one suppressed count: the kernel's ___ratelimit() starts an interval at
+ * a call more than INTERVAL_S after the previous one began, and prints the
+ * suppressed count first when it suppressed any in the previous one. So a
+ * new interval begins at a "callbacks suppressed" line, or at a line more than
+ * INTERVAL_S after the interval's first line (by the kernel's timestamps:
+ * nothing here depends on how long the test took). Returns the number of
+ * intervals and gives the most lines in one and the most in any window of
+ * INTERVAL_S, which can be more (the end of one interval and the start of the
+ * next), for the record.
+ */
+static long intervals(int message, long *most, long *window)
 {
-	struct vfio_device_feature_mig_state mig = { .device_state = state };
-	int ret;
+	const struct line *l = klog.line[message];
+	long n = 0, in = 0, first = 0;
 
-	ret = feature(device, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-		      &mig, sizeof(mig));
-	errno = ret;
-	return ret ? -1 : mig.data_fd;
+	*most = *window = 0;
+	for (long i = 0, j = 0; i < klog.of[message]; i++) {
+		if (!i || l[i].suppressed || l[i].usec - l[first].usec > INTERVAL_US) {
+			n++;
+			first = i;
+			in = 0;
+		}
+		if (++in > *most)
+			*most = in;
+		while (l[i].usec - l[j].usec >= INTERVAL_US)
+			j++;
+		if (i - j + 1 > *window)
+			*window = i - j + 1;
+	}
+	return n;
 }
 
 /* Writes all of @buf to a data fd (which takes at most a page a call); 0 or errno. */
@@ -156,8 +197,8 @@ static size_t save_stream(int device, unsigned char *stream)
 	int fd;
 
 	back_to_running(device);
-	fd = open_session(device, VFIO_DEVICE_STATE_STOP_COPY);
-	if (fd < 0)
+	errno = set_state(device, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	if (errno)
 		vfio_cdev_die("STOP_COPY");
 	while ((got = read(fd, stream + total, STREAM_MAX - total)) > 0)
 		total += got;
@@ -226,8 +267,7 @@ static void bad_streams(int device, int first, int streams, int retries,
 
 		back_to_running(device);
 		tally(t, set_state(device, VFIO_DEVICE_STATE_STOP, NULL), 0, "STOP");
-		fd = open_session(device, VFIO_DEVICE_STATE_RESUMING);
-		tally(t, fd < 0 ? errno : 0, 0, "RESUMING");
+		tally(t, set_state(device, VFIO_DEVICE_STATE_RESUMING, &fd), 0, "RESUMING");
 		if (fd < 0)
 			continue;
 		switch (kind) {
@@ -264,6 +304,39 @@ static void bad_streams(int device, int first, int streams, int retries,
 		klog_drain();
 	}
 	back_to_running(device);
+}
+
+/*
+ * Refuses an empty stream when leaving RESUMING until a refusal logs nothing:
+ * the rate limit's current interval has then suppressed one, so the first
+ * refusal in its next interval logs the suppressed count before the message.
+ * Returns how many refusals that took, or 0 if none of @max was suppressed.
+ */
+static int refuse_until_suppressed(int device, int max, struct tally *t,
+				   struct tally *leaving)
+{
+	int fd, r = 0;
+	long before;
+
+	back_to_running(device);
+	tally(t, set_state(device, VFIO_DEVICE_STATE_STOP, NULL), 0, "STOP");
+	tally(t, set_state(device, VFIO_DEVICE_STATE_RESUMING, &fd), 0, "RESUMING");
+	if (fd >= 0) {
+		klog_drain();
+		/* A line is in /dev/kmsg once the call that printed it returns. */
+		do {
+			before = klog.of[0];
+			tally(leaving, set_state(device, VFIO_DEVICE_STATE_STOP, NULL),
+			      leave_errno[NOTHING], "leaving RESUMING with nothing written");
+			klog_drain();
+		} while (++r < max && klog.of[0] != before);
+		if (klog.of[0] != before)
+			r = 0;
+		tally_state(t, device, VFIO_DEVICE_STATE_RESUMING);
+		close(fd);
+	}
+	back_to_running(device);
+	return r;
 }
 
 /* Bad VFIO_DEVICE_FEATURE calls, each with its errno; the device stays as it was. */
@@ -345,9 +418,9 @@ int main(int argc, char **argv)
 {
 	static unsigned char good[STREAM_MAX];
 	struct tally streams_t = { 0 }, leaving = { 0 };
-	struct timespec start, end;
-	long refusals, bound, seconds;
-	int device, streams, retries, rounds;
+	long refusals, before, n[USER_MESSAGES], most[USER_MESSAGES], window[USER_MESSAGES];
+	int device, streams, retries, rounds, until_suppressed;
+	const struct line *after;
 	size_t len;
 
 	if (argc < 2 || argc > 5) {
@@ -363,7 +436,6 @@ int main(int argc, char **argv)
 	if (klog.fd < 0 || lseek(klog.fd, 0, SEEK_END) < 0)
 		vfio_cdev_die("/dev/kmsg");
 	device = vfio_cdev_open(argv[1]);
-	clock_gettime(CLOCK_MONOTONIC, &start);
 
 	len = save_stream(device, good);
 	result("saved_stream", len > 52 && !memcmp(good, "RVFIOMIG", 8), "%zu bytes", len);
@@ -374,42 +446,59 @@ int main(int argc, char **argv)
 	busy_transitions(device, rounds);
 	/*
 	 * One more bad stream once the rate limit's interval is over: its first
-	 * refusal logs again, after the count of those suppressed.
+	 * refusal logs again, after the count of those suppressed. That count
+	 * comes only if the interval before the pause suppressed one, which
+	 * refuse_until_suppressed() makes sure of; the pause, longer than the
+	 * interval, is a wait for the kernel's clock, and nothing checked depends
+	 * on how long anything else took.
 	 */
+	until_suppressed = refuse_until_suppressed(device, 1000, &streams_t, &leaving);
+	klog_drain();
+	before = klog.of[0];
 	sleep(INTERVAL_S + 1);
 	bad_streams(device, streams, 1, retries, good, len, &streams_t, &leaving);
 	close(device);
 	refusals = leaving.n;
-	printf("# %d bad streams, %ld refusals leaving RESUMING\n", streams + 1, refusals);
+	printf("# %d bad streams, %ld refusals leaving RESUMING (%d of them until one was suppressed)\n",
+	       streams + 1, refusals, until_suppressed);
 	result("bad_streams_refused", !streams_t.wrong && !leaving.wrong, "%ld wrong; last %s",
 	       streams_t.wrong + leaving.wrong,
 	       leaving.wrong ? leaving.detail : streams_t.detail);
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
 	klog_drain();
-	seconds = end.tv_sec - start.tv_sec + 1;
-	/*
-	 * In @seconds, a rate limit starts at most seconds / INTERVAL_S + 1
-	 * intervals, and one more may have begun before this test (an earlier
-	 * refusal); each lets BURST lines and one "callbacks suppressed" through.
-	 */
-	bound = (BURST + 1) * (seconds / INTERVAL_S + 2);
-	printf("# log: %ld driver lines in %ld s for %ld refusals that log: %ld '%s' (%ld of them 'callbacks suppressed'), %ld '%s', %ld other; %ld records lost; bound %ld a message\n",
-	       klog.lines, seconds, refusals, klog.of[0], user_message[0], klog.suppressed,
-	       klog.of[1], user_message[1], klog.other, klog.lost, bound);
+	for (int m = 0; m < USER_MESSAGES; m++)
+		n[m] = intervals(m, &most[m], &window[m]);
+	printf("# log: %ld driver lines for %ld refusals that log: %ld '%s' (%ld of them 'callbacks suppressed') in %ld intervals, %ld '%s' in %ld, %ld other; %ld records lost\n",
+	       klog.lines, refusals, klog.of[0], user_message[0], klog.suppressed, n[0],
+	       klog.of[1], user_message[1], n[1], klog.other, klog.lost);
+	printf("# most lines of a message in an interval: %ld and %ld; in any %d s: %ld and %ld\n",
+	       most[0], most[1], INTERVAL_S, window[0], window[1]);
 	printf("# first line: %s\n", klog.first);
-	/* A load too light to exceed the bound without a rate limit would show nothing. */
-	result("load_exceeds_bound", refusals > 4 * bound,
-	       "%ld refusals that log, bound %ld: raise STREAMS or RETRIES", refusals, bound);
-	result("log_bounded", klog.of[0] <= bound && klog.of[1] <= bound && !klog.lost,
-	       "%ld and %ld lines, bound %ld, %ld records lost", klog.of[0], klog.of[1], bound,
-	       klog.lost);
+	/*
+	 * A load too light to exceed the bound without a rate limit would show
+	 * nothing: more refusals than BURST + 1 for each interval the log shows
+	 * mean some interval had more, which a driver without a limit would all
+	 * have logged in it.
+	 */
+	result("load_exceeds_bound", refusals > (BURST + 1) * n[0],
+	       "%ld refusals that log, %ld intervals of %d lines: raise STREAMS or RETRIES",
+	       refusals, n[0], BURST + 1);
+	result("log_bounded", most[0] <= BURST + 1 && most[1] <= BURST + 1 && !klog.lost,
+	       "at most %ld and %ld lines in an interval, bound %d, %ld records lost",
+	       most[0], most[1], BURST + 1, klog.lost);
 	/* Nothing else a user does here makes the driver print. */
 	result("no_other_lines", !klog.other, "%ld, the first: %s", klog.other,
 	       klog.first_other);
-	/* Rate-limited, not removed: it comes back after the interval, with the count. */
-	result("message_kept", klog.of[0] > klog.suppressed && klog.suppressed >= 1,
-	       "%ld '%s' lines, %ld 'callbacks suppressed'", klog.of[0], user_message[0],
-	       klog.suppressed);
+	/*
+	 * Rate-limited, not removed: after the pause it comes back, the count of
+	 * those suppressed before it.
+	 */
+	after = klog.line[0] + before;
+	result("message_kept",
+	       until_suppressed && klog.of[0] - before >= 2 && after[0].suppressed &&
+	       !after[1].suppressed,
+	       "%d refusals until one was suppressed; %ld lines after the pause, the first %s'callbacks suppressed'",
+	       until_suppressed, klog.of[0] - before,
+	       klog.of[0] > before && after[0].suppressed ? "" : "not ");
 	return results_failed ? 1 : 0;
 }

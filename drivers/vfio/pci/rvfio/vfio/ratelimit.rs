@@ -43,15 +43,26 @@ unsafe impl Sync for RateLimit {}
 impl RateLimit {
     /// A rate limit whose "callbacks suppressed" line starts with `name`.
     pub(crate) fn new(name: CString) -> impl PinInit<Self> {
-        Self::with_limits(
-            name,
-            bindings::DEFAULT_RATELIMIT_INTERVAL as i32,
-            bindings::DEFAULT_RATELIMIT_BURST as i32,
-        )
+        Self::with_limits::<
+            { bindings::DEFAULT_RATELIMIT_INTERVAL as i32 },
+            { bindings::DEFAULT_RATELIMIT_BURST as i32 },
+        >(name)
     }
 
-    /// A rate limit of `burst` messages in each `interval` jiffies; both must be positive.
-    fn with_limits(name: CString, interval: i32, burst: i32) -> impl PinInit<Self> {
+    /// A rate limit of `BURST` messages in each `INTERVAL` jiffies; both must be positive.
+    fn with_limits<const INTERVAL: i32, const BURST: i32>(name: CString) -> impl PinInit<Self> {
+        // `___ratelimit()` takes a zero interval for "never limit", a burst of zero for
+        // "always limit", and warns on a negative one: none of them is a rate limit. The
+        // check is at build time, when the function is instantiated: a `debug_assert!` would
+        // check nothing in the kernels the driver is built for (neither has
+        // `CONFIG_RUST_DEBUG_ASSERTIONS`), and there is no `NonZero` of a positive `i32`,
+        // which is what the C fields are. Every caller has its limits as constants.
+        const {
+            assert!(
+                INTERVAL > 0 && BURST > 0,
+                "a rate limit needs a positive interval and burst"
+            )
+        };
         // One lock class for every rate limit: the lock is a leaf, taken only inside
         // `___ratelimit()`, never with another rate limit's held.
         let key = kernel::static_lock_class!();
@@ -64,8 +75,8 @@ impl RateLimit {
                 unsafe { init_raw_spinlock(&raw mut (*state).lock, key) };
                 // SAFETY: As above; `___ratelimit()` reads these with `READ_ONCE` only later.
                 unsafe {
-                    (*state).interval = interval;
-                    (*state).burst = burst;
+                    (*state).interval = INTERVAL;
+                    (*state).burst = BURST;
                 }
             }),
             name,
@@ -126,36 +137,71 @@ pub(crate) use dev_warn_ratelimited;
 
 #[kernel::prelude::kunit_tests(rvfio_pci_ratelimit)]
 mod tests {
-    use kernel::{
-        prelude::*,
-        str::CString,
-        time::{delay::fsleep, Delta},
-    };
+    use kernel::{bindings, prelude::*, str::CString};
 
     use super::RateLimit;
 
-    fn limit(interval: i32, burst: i32) -> Pin<KBox<RateLimit>> {
-        let name = CString::try_from_fmt(fmt!("rvfio_pci_ratelimit test")).unwrap();
-        KBox::pin_init(RateLimit::with_limits(name, interval, burst), GFP_KERNEL).unwrap()
+    /// An interval no test outlives (`i32::MAX` jiffies, 24 days at `HZ` = 1000): calls that
+    /// are meant to fall in one interval do, however slowly they run.
+    const HUGE: i32 = i32::MAX;
+
+    /// The kernel's default burst.
+    const BURST: i32 = bindings::DEFAULT_RATELIMIT_BURST as i32;
+
+    /// The name every test's rate limit has.
+    fn name() -> CString {
+        CString::try_from_fmt(fmt!("rvfio_pci_ratelimit test")).unwrap()
     }
 
-    /// The kernel's default: 10 messages, then none until the interval (5 s) is over.
+    fn pinned(init: impl PinInit<RateLimit>) -> Pin<KBox<RateLimit>> {
+        KBox::pin_init(init, GFP_KERNEL).unwrap()
+    }
+
+    /// The interval and burst `limit` was initialised with.
+    fn limits(limit: &RateLimit) -> (i32, i32) {
+        // SAFETY: `state` is initialised (the type invariants); `___ratelimit()` never
+        // writes `interval` or `burst`, so a plain read races with nothing.
+        unsafe { ((*limit.state.get()).interval, (*limit.state.get()).burst) }
+    }
+
+    /// Makes the current interval of `limit` begin `jiffies` earlier, as if that much time
+    /// had passed since it began; `limit` must have been asked once, which begins it.
+    fn rewind(limit: &RateLimit, jiffies: usize) {
+        let state = limit.state.get();
+        // SAFETY: `state` is initialised and pinned (the type invariants). Only this test's
+        // thread has `limit`, and it is not in `___ratelimit()`, the only other code that
+        // touches `begin`, so nothing reads or writes it at the same time.
+        unsafe { (*state).begin = (*state).begin.wrapping_sub(jiffies) };
+    }
+
+    /// The kernel's default, 10 messages in each 5 s, is what `new` sets.
+    #[test]
+    fn new_has_the_kernel_defaults() {
+        let limit = pinned(RateLimit::new(name()));
+        assert_eq!(
+            limits(&limit),
+            (bindings::DEFAULT_RATELIMIT_INTERVAL as i32, BURST)
+        );
+    }
+
+    /// A burst, then nothing while the interval lasts.
     #[test]
     fn default_burst_then_nothing() {
-        let name = CString::try_from_fmt(fmt!("rvfio_pci_ratelimit test")).unwrap();
-        let limit = KBox::pin_init(RateLimit::new(name), GFP_KERNEL).unwrap();
-        let allowed = (0..1000).filter(|_| limit.allows()).count();
-        assert_eq!(allowed, 10);
+        let limit = pinned(RateLimit::with_limits::<HUGE, BURST>(name()));
+        assert_eq!((0..1000).filter(|_| limit.allows()).count(), BURST as usize);
     }
 
-    /// A new interval gives a new burst.
+    /// A new interval gives a new burst, and only a new interval does.
     #[test]
     fn burst_again_after_the_interval() {
-        // 2 in each second: long enough that 100 calls never straddle two intervals, even
-        // on a slow emulated CPU.
-        let limit = limit(kernel::time::msecs_to_jiffies(1000) as i32, 2);
+        let limit = pinned(RateLimit::with_limits::<HUGE, 2>(name()));
         assert_eq!((0..100).filter(|_| limit.allows()).count(), 2);
-        fsleep(Delta::from_millis(1500));
+        // Half the interval later: still the same interval, nothing more.
+        rewind(&limit, HUGE as usize / 2);
+        assert_eq!((0..100).filter(|_| limit.allows()).count(), 0);
+        // More than the interval since it began, `HUGE + 1` jiffies in all: `___ratelimit()`
+        // starts a new interval once `jiffies` is after `begin + interval`.
+        rewind(&limit, HUGE as usize / 2 + 2);
         assert_eq!((0..100).filter(|_| limit.allows()).count(), 2);
     }
 }
