@@ -208,6 +208,12 @@ done
 # counts the guest script's RESULT lines, and the VM itself (script status, no
 # kernel report) as one more result.
 guest=$repo/tests/qemu/run-guest
+# last_boot NAME: the VM's output from its last boot on (run-guest boots a VM
+# once more after a platform fault; the first boot's results do not count).
+last_boot() {
+	awk '/^run-guest: booting / { n++ } { line[n] = line[n] $0 "\n" } END { printf "%s", line[n] }' \
+		"$logs/$1.out"
+}
 run_guest() {
 	local name=$1 log=$logs/$1.console
 	say "VM: $name"
@@ -217,7 +223,7 @@ run_guest() {
 	local status=${PIPESTATUS[0]}
 	while read -r result verdict; do
 		record "$name:$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)"
-	done < <(sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\).*/\1 \2/p' "$logs/$name.out")
+	done < <(last_boot "$name" | sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\).*/\1 \2/p')
 	grep '^run-guest: verdict' "$logs/$name.out"
 	if [ "$status" -eq 0 ]; then
 		record "$name:vm" pass
@@ -231,7 +237,7 @@ run_guest() {
 run_guest kunit "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/kunit.sh"
 # Each suite's debugfs results are a KTAP document of their own, and kunit.py
 # parses only the first document of a file: join them into one, numbered.
-python3 - "$logs/kunit.out" >"$logs/kunit.ktap" <<'PY'
+python3 - <(last_boot kunit) >"$logs/kunit.ktap" <<'PY'
 import re, sys
 suites, lines = [], None
 for line in open(sys.argv[1]):
@@ -288,7 +294,7 @@ run_guest pasid-ats "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/pasid_ats
 # the IOMMU's PASID support off, then on.
 run_guest fixture "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh"
 run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --pasid-bits 20
-grep -h '^TABLE' "$logs/fixture.out" "$logs/fixture-pasid.out"
+{ last_boot fixture; last_boot fixture-pasid; } | grep '^TABLE'
 
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
@@ -297,7 +303,7 @@ RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$re
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and
 # rvfio-pci does not; a case neither passes is reported as skipped.
 record_parity() {
-	if ! grep -q '^PARITY ' "$logs/$1.out"; then
+	if ! last_boot "$1" | grep -q '^PARITY '; then
 		record "$1:results" fail
 		return
 	fi
@@ -314,7 +320,7 @@ record_parity() {
 				else verdict = "skip"
 				print k, verdict
 			}
-		}' "$logs/$1.out" | sort)
+		}' <(last_boot "$1") | sort)
 }
 
 # Under lockdep and KASAN: the device test (config space, BARs, MSI/MSI-X,
@@ -332,7 +338,7 @@ record_parity parity
 if bash "$repo/tests/nested/bundle.sh" "$repo/build/nested-qemu" >/dev/null 2>"$logs/nested-qemu.log"; then
 	RVFIO_VM_TIMEOUT=1800 run_guest qemu "$kdir_debug" "$ko_debug" "$guest" \
 		--add "$repo/build/nested-qemu:/opt/qemu" "$repo/tests/vm/qemu.sh"
-	grep '^FIGURE' "$logs/qemu.out"
+	last_boot qemu | grep '^FIGURE'
 else
 	cat "$logs/nested-qemu.log"
 	record build_nested_qemu fail
@@ -340,7 +346,7 @@ fi
 
 # Figures, not tests: each migration arc against a device reset (fast kernel).
 RVFIO_VM_TIMEOUT=600 run_guest bench "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/bench.sh"
-grep '^BENCH' "$logs/bench.out"
+last_boot bench | grep '^BENCH'
 
 say "wall time $(($(date +%s) - start)) s; logs in $logs"
 finish
