@@ -121,7 +121,8 @@ else
 fi
 
 say "checkpatch (C sources)"
-mapfile -t c_files < <(find "$repo/drivers" "$repo/include" "$repo/samples" "$repo/tests/progs" "$repo/tests/selftests" -name '*.[ch]')
+mapfile -t c_files < <(find "$repo/drivers" "$repo/include" "$repo/samples" "$repo/tests/progs" "$repo/tests/selftests" \
+	"$repo/tests/nested" "$repo/tests/qemu" -name '*.[ch]')
 if perl "$src/scripts/checkpatch.pl" --no-tree --quiet -f "${c_files[@]}" >"$logs/checkpatch.log" 2>&1; then
 	record checkpatch pass
 else
