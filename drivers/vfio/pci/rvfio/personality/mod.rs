@@ -73,6 +73,58 @@ pub(crate) trait Personality: Send + Sync + 'static {
     ) -> R;
     /// The state a record holds, checked.
     fn decode(record: &Record<'_>) -> Result<Self::State, StreamError>;
+
+    /// What the driver keeps between the start and the end of DMA logging.
+    type Tracker: Send + Sync;
+
+    /// Starts logging the device's DMA writes: adds to `out` every range the device may write
+    /// from now on, and returns what [`Personality::track_write`] needs. The BAR's trapped
+    /// pages are trapped from now on, so every write to them reaches `track_write`.
+    fn start_tracking(
+        regs: &mut impl Registers,
+        mem: &mut impl DmaMemory,
+        out: &mut impl DmaWrites,
+    ) -> Self::Tracker;
+    /// A write of `len` bytes at `offset` of the registers BAR went through the trapped path
+    /// to the device: adds to `out` what it handed the device to write (the buffers of the
+    /// receive descriptors it posted).
+    fn track_write(
+        tracker: &mut Self::Tracker,
+        regs: &mut impl Registers,
+        mem: &mut impl DmaMemory,
+        out: &mut impl DmaWrites,
+        offset: u64,
+        len: u64,
+    );
+    /// Adds to `out` every range the device may write from now on: its rings, its write-back
+    /// areas and the buffers of the descriptors it owns. Called before the log is read and
+    /// cleared, so that what the device writes after the read is in the next one.
+    fn may_write(
+        tracker: &mut Self::Tracker,
+        regs: &mut impl Registers,
+        mem: &mut impl DmaMemory,
+        out: &mut impl DmaWrites,
+    );
+}
+
+/// The device's view of memory: reads at I/O virtual addresses through an interface that
+/// keeps the pages alive against a concurrent unmap (`vfio_dma_rw` in the kernel).
+pub(crate) trait DmaMemory {
+    /// Reads `buf.len()` bytes at `iova`.
+    fn read(&mut self, iova: u64, buf: &mut [u8]) -> Result<(), DmaFault>;
+}
+
+/// A read of the device's memory failed: the IOVA is not mapped, or the mapping's owner is
+/// gone.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct DmaFault;
+
+/// Where a personality says its device may write.
+pub(crate) trait DmaWrites {
+    /// The device may write the `len` bytes at `iova`.
+    fn may_write(&mut self, iova: u64, len: u64);
+    /// The device may write anywhere: what it was handed could not be read.
+    fn anywhere(&mut self);
 }
 
 /// The section that holds the [`ConfigState`] in every personality's records.
