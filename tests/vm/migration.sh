@@ -5,7 +5,7 @@
 # without a personality (virtio-net-pci), a bounded kernel log under a flood of
 # refusals (tests/progs/log_flood_test.c), and an igb's workload migrating to
 # another igb on upstream's libvfio (tests/selftests/vfio_pci_migration_test.c),
-# the mmap rule and the runtime mmap layout.
+# the mmap rule, DMA logging and the runtime mmap layout.
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
 
@@ -34,6 +34,13 @@ check migration_test_exit test "$status" -eq 0
 status=$?
 tap_results "" </tmp/rule.tap
 check mmap_rule_test_exit test "$status" -eq 0
+
+# DMA logging from the trapped doorbells (Documentation/migration.rst), on the
+# first igb; virtio-net, with no personality, must not offer it.
+"$bin/vfio_pci_dma_log_test" "$RVFIO_IGB0" "$RVFIO_VIRTIO" >/tmp/dma_log.tap 2>&1
+status=$?
+tap_results "" </tmp/dma_log.tap
+check dma_log_test_exit test "$status" -eq 0
 
 # The runtime mmap layout an operator chooses (sysfs), on the first igb.
 "$bin/mmap_layout_test" "$RVFIO_IGB0" || RVFIO_FAILED=$((RVFIO_FAILED + 1))

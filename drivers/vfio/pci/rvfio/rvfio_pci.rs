@@ -70,6 +70,7 @@ const _: () = {
 impl vfio::VfioDeviceOps for RvfioPci {
     const NAME: &'static CStr = DRIVER_NAME;
     const MIGRATION: Option<vfio::MigrationOps<Self>> = Some(vfio::MigrationOps::<Self>::OF);
+    const LOG: Option<vfio::LogOps<Self>> = Some(vfio::LogOps::<Self>::OF);
 
     type Data = DeviceData;
     type ConfigFilter = PasidHiding;
@@ -113,7 +114,7 @@ impl vfio::VfioDeviceOps for RvfioPci {
 
     fn bar_written(dev: &vfio::OpenDevice<'_, Self>, bar: usize, offset: u64, len: usize) {
         if let Some(migration) = &dev.data().migration {
-            migration.bar_written(bar, offset, len);
+            migration.bar_written(dev, bar, offset, len);
         }
     }
 }
@@ -146,6 +147,35 @@ impl vfio::VfioMigrationOps for RvfioPci {
     ) -> Result {
         let migration = dev.data().migration.as_ref().ok_or(EINVAL)?;
         migration.region_access(dev, offset, io)
+    }
+}
+
+/// DMA logging, for the devices whose personality tracks their writes: every device with a
+/// personality (`Documentation/migration.rst`).
+impl vfio::VfioLogOps for RvfioPci {
+    fn logs_dma(data: &Self::Data) -> bool {
+        data.migration.is_some()
+    }
+
+    fn log_start(dev: &vfio::OpenDevice<'_, Self>, page_size: &mut u64) -> Result {
+        let migration = dev.data().migration.as_ref().ok_or(ENOTTY)?;
+        migration.log_start(dev, page_size)
+    }
+
+    fn log_stop(dev: &vfio::OpenDevice<'_, Self>) -> Result {
+        let migration = dev.data().migration.as_ref().ok_or(ENOTTY)?;
+        migration.log_stop();
+        Ok(())
+    }
+
+    fn log_read_and_clear(
+        dev: &vfio::OpenDevice<'_, Self>,
+        iova: u64,
+        length: u64,
+        dirty: &mut vfio::DirtyBitmap<'_>,
+    ) -> Result {
+        let migration = dev.data().migration.as_ref().ok_or(ENOTTY)?;
+        migration.log_read_and_clear(dev, iova, length, dirty)
     }
 }
 
@@ -259,4 +289,6 @@ module! {
     authors: ["rvfio-pci developers"],
     description: "VFIO PCI variant driver written in Rust",
     license: "GPL",
+    // `iova_bitmap_set`, which DMA logging reports through.
+    imports_ns: ["IOMMUFD"],
 }

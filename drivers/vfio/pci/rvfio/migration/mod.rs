@@ -9,6 +9,8 @@
 //! device's [`Personality`] which registers hold the state. This file sequences them under
 //! the lock, and finds a bound device's personality ([`of`]).
 
+mod dma_log;
+pub(crate) mod dirty;
 pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod v1_region;
@@ -30,9 +32,10 @@ use crate::config::pci_caps::read_byte;
 use crate::personality::{self, igb::Igb, ConfigState, Personality};
 use crate::vfio::mmap_rules::{registers_written, TrappedPages};
 use crate::vfio::{
-    dev_warn_ratelimited, DataFd, DataSession, Direction, MappingTracker, OpenDevice, PciConfig,
-    RateLimit, RegionIo, Registers, VfioDeviceOps, BARS,
+    dev_warn_ratelimited, DataFd, DataSession, Direction, DirtyBitmap, MappingTracker,
+    OpenDevice, PciConfig, RateLimit, RegionIo, Registers, VfioDeviceOps, BARS,
 };
+use dma_log::DmaLog;
 use state::{Effects, Features, MigState};
 use stream::{Buffer, Decoder, Identity, RecordKind, StreamError};
 use v1_region::{Field, DATA_OFFSET, DATA_SIZE};
@@ -66,8 +69,20 @@ pub(crate) trait DeviceMigration<D: Driver>: Send + Sync {
     /// The tracker of the user's BAR mappings.
     fn mappings(&self) -> &MappingTracker;
     /// Counts the doorbells a write of `len` bytes at `offset` of BAR `bar` through the
-    /// region's write path covered.
-    fn bar_written(&self, bar: usize, offset: u64, len: usize);
+    /// region's write path covered, and shows the write to the DMA log.
+    fn bar_written(&self, dev: &OpenDevice<'_, D>, bar: usize, offset: u64, len: usize);
+    /// Starts logging the device's DMA writes (`VFIO_DEVICE_FEATURE_DMA_LOGGING_START`).
+    fn log_start(&self, dev: &OpenDevice<'_, D>, page_size: &mut u64) -> Result;
+    /// Stops logging them.
+    fn log_stop(&self);
+    /// Reports and clears what the device may have written in `[iova, iova + length)`.
+    fn log_read_and_clear(
+        &self,
+        dev: &OpenDevice<'_, D>,
+        iova: u64,
+        length: u64,
+        dirty: &mut DirtyBitmap<'_>,
+    ) -> Result;
     /// Serves an access to the v1 migration region.
     fn region_access(&self, dev: &OpenDevice<'_, D>, offset: u64, io: RegionIo<'_>) -> Result;
 }
@@ -187,6 +202,9 @@ pub(crate) struct Migration<P: Personality> {
     /// The arcs the state machine took, in debugfs.
     #[pin]
     arcs: debugfs::File<ArcCounts>,
+    /// The log of the device's DMA writes, kept between the user's start and stop.
+    #[pin]
+    dma_log: DmaLog<P>,
     /// The rate limits of the two messages a user can trigger through the uAPI as often as
     /// it likes (`Documentation/messages.rst`). One per device and message, where C's
     /// `dev_warn_ratelimited()` has one per call site for all devices: a user flooding one
@@ -345,19 +363,25 @@ impl<P: Personality> Migration<P> {
             mappings <- MappingTracker::new(trapped),
             doorbell_writes <- doorbell_writes,
             arcs <- arcs,
+            dma_log <- DmaLog::new(),
             stream_refused <- RateLimit::new(stream_refused),
             load_failed <- RateLimit::new(load_failed),
         }))
     }
 
     /// Counts the doorbells a write through BAR `bar`'s region path covered: the writes the
-    /// driver sees because their pages are trapped while saving.
-    fn bar_written(&self, bar: usize, offset: u64, len: usize) {
-        if bar == P::REGS_BAR {
-            let doorbells = registers_written(P::TRAPPED, offset, len as u64);
-            self.doorbell_writes
-                .0
-                .fetch_add(doorbells as u64, Ordering::Relaxed);
+    /// driver sees because their pages are trapped while saving or logging; the DMA log sees
+    /// those.
+    fn bar_written<D: Driver>(&self, dev: &OpenDevice<'_, D>, bar: usize, offset: u64, len: usize) {
+        if bar != P::REGS_BAR {
+            return;
+        }
+        let doorbells = registers_written(P::TRAPPED, offset, len as u64);
+        self.doorbell_writes
+            .0
+            .fetch_add(doorbells as u64, Ordering::Relaxed);
+        if doorbells > 0 {
+            self.dma_log.written(dev, &self.mappings, offset, len as u64);
         }
     }
 
@@ -378,9 +402,10 @@ impl<P: Personality> Migration<P> {
         self.lock().state
     }
 
-    /// Notes that the device was reset: back to `RUNNING`, sessions ended. Never waits for
-    /// the lock.
+    /// Notes that the device was reset: back to `RUNNING`, sessions ended, the DMA log too.
+    /// Never waits for a lock.
     fn reset_done(&self) {
+        self.dma_log.reset(&self.mappings);
         *self.reset_pending.lock() = true;
         if let Some(core) = self.core.try_lock() {
             drop(Locked {
@@ -390,8 +415,10 @@ impl<P: Personality> Migration<P> {
         }
     }
 
-    /// Ends every session as the device closes; the next user finds it `RUNNING`.
+    /// Ends every session and the DMA log as the device closes; the next user finds it
+    /// `RUNNING`.
     fn close(&self) {
+        self.dma_log.stop(&self.mappings);
         self.reset(&mut self.lock());
     }
 
@@ -660,8 +687,27 @@ impl<P: Personality, D: Driver> DeviceMigration<D> for Pin<KBox<Migration<P>>> {
         Migration::mappings(self)
     }
 
-    fn bar_written(&self, bar: usize, offset: u64, len: usize) {
-        Migration::bar_written(self, bar, offset, len)
+    fn bar_written(&self, dev: &OpenDevice<'_, D>, bar: usize, offset: u64, len: usize) {
+        Migration::bar_written(self, dev, bar, offset, len)
+    }
+
+    fn log_start(&self, dev: &OpenDevice<'_, D>, page_size: &mut u64) -> Result {
+        self.dma_log.start(dev, &self.mappings, page_size)
+    }
+
+    fn log_stop(&self) {
+        self.dma_log.stop(&self.mappings)
+    }
+
+    fn log_read_and_clear(
+        &self,
+        dev: &OpenDevice<'_, D>,
+        iova: u64,
+        length: u64,
+        dirty: &mut DirtyBitmap<'_>,
+    ) -> Result {
+        self.dma_log
+            .read_and_clear(dev, &self.mappings, iova, length, dirty)
     }
 
     fn region_access(&self, dev: &OpenDevice<'_, D>, offset: u64, io: RegionIo<'_>) -> Result {

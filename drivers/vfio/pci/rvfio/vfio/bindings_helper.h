@@ -4,5 +4,6 @@
  * VFIO items are emitted; see the allowlist in ../Makefile.
  */
 #include <linux/anon_inodes.h>
+#include <linux/iova_bitmap.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>

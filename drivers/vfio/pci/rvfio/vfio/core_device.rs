@@ -17,7 +17,7 @@ use kernel::{
 use super::{
     bindings as vfio, config_access, region_at, CoreConfig, MappingTracker, PciConfig, Registers,
 };
-use super::{ConfigFilter, MigrationFlags, MigrationOps};
+use super::{ConfigFilter, LogOps, MigrationFlags, MigrationOps};
 
 /// The device ops of a vfio-pci variant driver (`vfio_device_ops`).
 ///
@@ -31,6 +31,11 @@ pub(crate) trait VfioDeviceOps: Sized + 'static {
     /// implements [`VfioMigrationOps`](super::VfioMigrationOps); `None`, the default, leaves
     /// every device without migration, as `vfio-pci`.
     const MIGRATION: Option<MigrationOps<Self>> = None;
+
+    /// The driver's DMA logging ops (C's `log_ops`): [`LogOps::OF`] for a driver that
+    /// implements [`VfioLogOps`](super::VfioLogOps); `None`, the default, leaves every device
+    /// without DMA logging, as `vfio-pci`.
+    const LOG: Option<LogOps<Self>> = None;
 
     /// Private data of each device, alive from the VFIO device's `init` to its `release`.
     type Data: Send + Sync;
@@ -234,6 +239,10 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
                     if let Some((ops, flags)) = Self::migration_of(&(*this).data) {
                         (*vdev).migration_flags = flags.bits();
                         (*vdev).mig_ops = ops.table;
+                    }
+                    let log: &'static Option<LogOps<T>> = &T::LOG;
+                    if let Some(ops) = log.as_ref().filter(|ops| (ops.logs_dma)(&(*this).data)) {
+                        (*vdev).log_ops = ops.table;
                     }
                 }
                 0
@@ -446,6 +455,27 @@ impl<'a, T: VfioDeviceOps> OpenDevice<'a, T> {
     pub(crate) fn device(&self) -> &kernel::device::Device {
         // SAFETY: The PCI device outlives its VFIO device, which outlives `self`.
         unsafe { kernel::device::Device::from_raw(&raw mut (*self.pdev()).dev) }
+    }
+
+    /// Whether the user bound the device through an iommufd (its cdev) rather than a
+    /// container.
+    pub(crate) fn uses_iommufd(&self) -> bool {
+        // SAFETY: `vdev` is at offset 0 of the live core device; `iommufd_device` is set when
+        // the device is bound to an iommufd, before it is opened, and cleared after it closes.
+        unsafe { !(*self.dev.core_ptr()).vdev.iommufd_device.is_null() }
+    }
+
+    /// Reads `buf.len()` bytes at `iova` of the device's I/O address space through the VFIO
+    /// core (`vfio_dma_rw`): for a container, the IOMMU driver copies from the user's memory
+    /// under its own lock, so the pages cannot be unmapped meanwhile. Sleeps, and faults the
+    /// user's pages in: call it with no lock held that a page fault or an unmap takes.
+    pub(crate) fn dma_read(&self, iova: u64, buf: &mut [u8]) -> Result {
+        let vdev = self.dev.core_ptr().cast::<vfio::vfio_device>();
+        // SAFETY: The device is open, as `vfio_dma_rw` requires; `buf` is valid for writes of
+        // its length.
+        kernel::error::to_result(unsafe {
+            vfio::vfio_dma_rw(vdev, iova, buf.as_mut_ptr().cast(), buf.len(), false)
+        })
     }
 
     /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.

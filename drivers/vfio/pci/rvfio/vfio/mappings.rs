@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The user's mappings of a device's BARs, tracked for the migration-time mmap rule: while
-//! the device is saving, no live mapping may cover a page its personality traps
-//! (`mmap_rules`), and no new one may be made. Under the operator's `saving` layout
+//! the device is saving or logging its DMA writes, no live mapping may cover a page its
+//! personality traps (`mmap_rules`), and no new one may be made. Under the operator's `saving` layout
 //! ([`MmapLayout`]) no mapping covers a trapped page at any time.
 //!
 //! Every mapping `vfio_pci_core` makes of a BAR of a device with a [`MappingTracker`] gets
@@ -33,14 +33,14 @@ pub(crate) const BARS: usize = 6;
 static CORE_VM_OPS: AtomicPtr<bindings::vm_operations_struct> =
     AtomicPtr::new(core::ptr::null_mut());
 
-/// The live user mappings of a device's BARs and whether it is saving.
+/// The live user mappings of a device's BARs and whether it is saving or logging DMA.
 ///
 /// # Invariants
 ///
 /// Outside the lock, `live` holds one entry per live VMA of the device's BARs whose
 /// operations are [`CoreDevice::TRACKED_VM_OPS`], with its current range, except `lost` of
-/// them that could not be recorded; while `saving`, and at any time under the `saving`
-/// layout, none of them covers a trapped page. `layout` changes only while the device is not
+/// them that could not be recorded; while `saving` or `logging`, and at any time under the
+/// `saving` layout, none of them covers a trapped page. `layout` changes only while the device is not
 /// open, so no VMA of the device exists then.
 #[pin_data]
 pub(crate) struct MappingTracker {
@@ -52,9 +52,12 @@ pub(crate) struct MappingTracker {
 
 struct Tracked {
     live: KVec<Mapping>,
-    /// VMAs that could not be recorded (no memory): saving stays refused while any lives.
+    /// VMAs that could not be recorded (no memory): saving and logging stay refused while
+    /// any lives.
     lost: usize,
     saving: bool,
+    /// Whether the device logs its DMA writes, which the driver learns from trapped writes.
+    logging: bool,
     layout: MmapLayout,
 }
 
@@ -84,6 +87,7 @@ impl MappingTracker {
                 live: KVec::new(),
                 lost: 0,
                 saving: false,
+                logging: false,
                 layout: MmapLayout::Full,
             }),
         })
@@ -109,6 +113,23 @@ impl MappingTracker {
     /// Records whether the device is saving, after a transition (or a reset) settled it.
     pub(crate) fn set_saving(&self, saving: bool) {
         self.inner.lock().saving = saving;
+    }
+
+    /// Marks the device logging its DMA writes, unless a live mapping covers a trapped page
+    /// (`EBUSY`). From then on no such mapping can be made, until
+    /// [`MappingTracker::stop_logging`].
+    pub(crate) fn start_logging(&self) -> Result {
+        let mut inner = self.inner.lock();
+        if inner.conflicting(&self.trapped) {
+            return Err(EBUSY);
+        }
+        inner.logging = true;
+        Ok(())
+    }
+
+    /// Records that the device no longer logs its DMA writes.
+    pub(crate) fn stop_logging(&self) {
+        self.inner.lock().logging = false;
     }
 
     /// The layout a running device offers to the user's mappings.
@@ -199,7 +220,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
             let covers = covers_trapped(&tracker.trapped, &mapping);
             inner
                 .layout
-                .may_map(inner.saving, covers)
+                .may_map(inner.saving || inner.logging, covers)
                 .map_err(|refusal| match refusal {
                     MapRefusal::OutsideLayout => EINVAL,
                     MapRefusal::WhileSaving => EBUSY,

@@ -12,6 +12,7 @@ mod config;
 mod config_access;
 mod core_device;
 mod dev_region;
+mod log_ops;
 mod mappings;
 mod mig_file;
 mod migration_ops;
@@ -24,6 +25,7 @@ mod registers;
 pub(crate) use config::{ConfigFilter, ConfigSpan, CoreConfig, PciConfig};
 pub(crate) use core_device::{CoreDevice, OpenDevice, VfioDeviceOps};
 pub(crate) use dev_region::RegionIo;
+pub(crate) use log_ops::{DirtyBitmap, LogOps, VfioLogOps};
 pub(crate) use mappings::{MappingTracker, BARS};
 pub(crate) use mig_file::{DataFd, DataSession, Direction};
 #[cfg(CONFIG_KUNIT)]

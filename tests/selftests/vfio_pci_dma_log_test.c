@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_pci_dma_log_test: the DMA logging features of an igb bound to
+ * rvfio-pci (VFIO_DEVICE_FEATURE_DMA_LOGGING_START, _STOP, _REPORT), on
+ * upstream's libvfio and its igb driver, in the style of the upstream VFIO
+ * selftests (Documentation/migration.rst, "DMA logging").
+ *
+ *   vfio_pci_dma_log_test [harness options] IGB [NO_PERSONALITY]
+ *
+ * IGB is an igb bound to rvfio-pci; NO_PERSONALITY (optional) a device bound
+ * to rvfio-pci that has no personality, which must not offer the features.
+ *
+ * The driver copies through the igb's loopback: it posts transmit and
+ * receive descriptors and writes the queues' tails, so the device writes the
+ * destination buffer and the descriptors back. While logging, the doorbell
+ * pages are kept out of the mapping, so the test traps them as a VMM does
+ * (page_trap.h). Every page whose content the device changed must be in the
+ * report: that is checked by content, never by trusting the driver.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <linux/sizes.h>
+#include <linux/vfio.h>
+
+#include <libvfio.h>
+
+#include "kselftest_harness.h"
+#include "page_trap.h"
+#include "saving_layout.h"
+
+static const char *igb_bdf, *no_personality_bdf;
+
+#define PAGE SZ_4K
+/* The memory the tests look at: the copy region and the driver's region. */
+#define COPY_REGION SZ_1M
+#define DRIVER_REGION SZ_2M
+
+/* The part of the copy region the sources of the copies use. */
+#define SOURCES SZ_16K
+
+/* VFIO_DEVICE_FEATURE with a payload of @size bytes; returns 0 or the errno. */
+static int feature(int fd, __u32 flags, void *payload, size_t size)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) + 64] = { 0 };
+	struct vfio_device_feature *call = (void *)buf;
+	int ret;
+
+	VFIO_ASSERT_LE(size, 64);
+	call->argsz = sizeof(*call) + size;
+	call->flags = flags;
+	memcpy(call->data, payload, size);
+	ret = ioctl(fd, VFIO_DEVICE_FEATURE, call) ? errno : 0;
+	memcpy(payload, call->data, size);
+	return ret;
+}
+
+/* Starts logging @count ranges at @page_size; returns 0 or the errno. */
+static int log_start(struct vfio_pci_device *device, __u64 page_size,
+		     struct vfio_device_feature_dma_logging_range *ranges, __u32 count)
+{
+	struct vfio_device_feature_dma_logging_control control = {
+		.page_size = page_size,
+		.num_ranges = count,
+		.ranges = (__u64)(uintptr_t)ranges,
+	};
+
+	return feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+		       &control, sizeof(control));
+}
+
+static int log_stop(struct vfio_pci_device *device)
+{
+	return feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+		       NULL, 0);
+}
+
+/* Reports the 4 KiB pages of [@iova, @iova + @length) into @bitmap; 0 or the errno. */
+static int log_report(struct vfio_pci_device *device, __u64 iova, __u64 length, __u64 *bitmap)
+{
+	struct vfio_device_feature_dma_logging_report report = {
+		.iova = iova,
+		.length = length,
+		.page_size = PAGE,
+		.bitmap = (__u64)(uintptr_t)bitmap,
+	};
+
+	memset(bitmap, 0, (length / PAGE + 63) / 64 * 8);
+	return feature(device->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+		       &report, sizeof(report));
+}
+
+static bool page_set(const __u64 *bitmap, __u64 page)
+{
+	return bitmap[page / 64] & (1ULL << (page % 64));
+}
+
+static int probe(struct vfio_pci_device *device, __u32 index)
+{
+	return feature(device->fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+		       VFIO_DEVICE_FEATURE_SET | index, NULL, 0);
+}
+
+/* A region of @size bytes mapped for the device at a fresh IOVA. */
+static void region_setup(struct iommu *iommu, struct iova_allocator *allocator,
+			 struct dma_region *region, u64 size)
+{
+	region->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	VFIO_ASSERT_NE(region->vaddr, MAP_FAILED);
+	region->iova = iova_allocator_alloc(allocator, size);
+	region->size = size;
+	iommu_map(iommu, region);
+}
+
+static void region_teardown(struct iommu *iommu, struct dma_region *region)
+{
+	iommu_unmap(iommu, region);
+	VFIO_ASSERT_EQ(munmap(region->vaddr, region->size), 0);
+}
+
+FIXTURE(dma_log) {
+	struct iommu *iommu;
+	struct iova_allocator *allocator;
+	struct vfio_pci_device *device;
+	struct dma_region copy;
+	/* The ranges logged: the copy region and the driver's. */
+	struct vfio_device_feature_dma_logging_range ranges[2];
+	__u64 *bitmap;
+	unsigned char *before;
+};
+
+FIXTURE_VARIANT(dma_log) {
+	const char *iommu_mode;
+};
+
+/* A container: the driver reads descriptors through vfio_dma_rw(). */
+FIXTURE_VARIANT_ADD(dma_log, vfio_type1v2_iommu) {
+	.iommu_mode = MODE_VFIO_TYPE1V2_IOMMU,
+};
+
+FIXTURE_SETUP(dma_log)
+{
+	struct dma_region *driver_region;
+
+	self->iommu = iommu_init(variant->iommu_mode);
+	self->allocator = iova_allocator_init(self->iommu);
+	self->device = vfio_pci_device_init(igb_bdf, self->iommu);
+	driver_region = &self->device->driver.region;
+	region_setup(self->iommu, self->allocator, &self->copy, COPY_REGION);
+	region_setup(self->iommu, self->allocator, driver_region, DRIVER_REGION);
+	vfio_pci_driver_init(self->device);
+	self->ranges[0] = (struct vfio_device_feature_dma_logging_range){
+		.iova = self->copy.iova, .length = COPY_REGION };
+	self->ranges[1] = (struct vfio_device_feature_dma_logging_range){
+		.iova = driver_region->iova, .length = DRIVER_REGION };
+	self->bitmap = calloc(DRIVER_REGION / PAGE / 64, 8);
+	self->before = malloc(DRIVER_REGION);
+	VFIO_ASSERT_NOT_NULL(self->bitmap);
+	VFIO_ASSERT_NOT_NULL(self->before);
+}
+
+FIXTURE_TEARDOWN(dma_log)
+{
+	struct dma_region *driver_region = &self->device->driver.region;
+
+	log_stop(self->device);
+	/* With the doorbells still trapped, if they were. */
+	vfio_pci_driver_remove(self->device);
+	untrap_pages();
+	region_teardown(self->iommu, driver_region);
+	region_teardown(self->iommu, &self->copy);
+	vfio_pci_device_cleanup(self->device);
+	iova_allocator_cleanup(self->allocator);
+	iommu_cleanup(self->iommu);
+	free(self->bitmap);
+	free(self->before);
+}
+
+/* Starts logging both ranges, with the doorbells trapped as a VMM traps them. */
+static int start_trapped(struct _test_data_dma_log *self)
+{
+	adopt_saving_layout(self->device, 0);
+	trap_unmapped_pages(self->device, 0);
+	return log_start(self->device, PAGE, self->ranges, 2);
+}
+
+/*
+ * Copies @size bytes from the start of the copy region to @dst_offset in it,
+ * through the device; checks the copy.
+ */
+static void device_copy(struct __test_metadata *_metadata, struct _test_data_dma_log *self,
+			__u64 dst_offset, __u64 size, unsigned char seed)
+{
+	unsigned char *src = self->copy.vaddr, *dst = src + dst_offset;
+
+	for (__u64 i = 0; i < size; i++)
+		src[i] = seed + i * 13;
+	ASSERT_EQ(0, vfio_pci_driver_memcpy(self->device, self->copy.iova,
+					    self->copy.iova + dst_offset, size));
+	ASSERT_EQ(0, memcmp(src, dst, size));
+}
+
+/*
+ * Checks that every page of @region from @skip bytes on that changed from
+ * @before (what it held when the copies began) is set in the report of the
+ * region; returns how many changed and, in @reported, how many of those pages
+ * the report set.
+ */
+static __u64 changed_pages_reported(struct __test_metadata *_metadata,
+				    struct _test_data_dma_log *self, struct dma_region *region,
+				    const unsigned char *before, __u64 skip, __u64 *reported)
+{
+	__u64 changed = 0, pages = region->size / PAGE;
+
+	ASSERT_EQ(0, log_report(self->device, region->iova, region->size, self->bitmap));
+	*reported = 0;
+	for (__u64 page = skip / PAGE; page < pages; page++) {
+		bool set = page_set(self->bitmap, page);
+
+		*reported += set;
+		if (memcmp((unsigned char *)region->vaddr + page * PAGE, before + page * PAGE,
+			   PAGE)) {
+			changed++;
+			EXPECT_TRUE(set) {
+				TH_LOG("page %llu of the region at IOVA %#llx changed and was not reported",
+				       (unsigned long long)page, (unsigned long long)region->iova);
+			}
+		}
+	}
+	return changed;
+}
+
+/* Every feature answers PROBE on an igb. */
+TEST_F(dma_log, features_probe)
+{
+	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START));
+	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP));
+	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT));
+}
+
+/* A mapping of a doorbell page refuses the start; after munmap it is accepted. */
+TEST_F(dma_log, start_refused_while_doorbells_mapped)
+{
+	ASSERT_EQ(EBUSY, log_start(self->device, PAGE, self->ranges, 2));
+	ASSERT_EQ(EINVAL, log_report(self->device, self->copy.iova, COPY_REGION, self->bitmap));
+	ASSERT_EQ(0, start_trapped(self));
+}
+
+/* While logging, no mapping of a doorbell page can be made. */
+TEST_F(dma_log, doorbell_mapping_refused_while_logging)
+{
+	struct vfio_pci_bar *bar = &self->device->bars[0];
+	void *at;
+
+	ASSERT_EQ(0, start_trapped(self));
+	at = mmap(NULL, bar->info.size, PROT_READ | PROT_WRITE, MAP_SHARED, self->device->fd,
+		  bar->info.offset);
+	ASSERT_EQ(MAP_FAILED, at);
+	ASSERT_EQ(EBUSY, errno);
+	ASSERT_EQ(0, log_stop(self->device));
+	at = mmap(NULL, bar->info.size, PROT_READ | PROT_WRITE, MAP_SHARED, self->device->fd,
+		  bar->info.offset);
+	ASSERT_NE(MAP_FAILED, at);
+	ASSERT_EQ(0, munmap(at, bar->info.size));
+}
+
+/* Bad starts: twice, a page size that is not a power of two of 4 KiB or more. */
+TEST_F(dma_log, bad_starts_refused)
+{
+	adopt_saving_layout(self->device, 0);
+	ASSERT_EQ(EINVAL, log_start(self->device, 3000, self->ranges, 2));
+	ASSERT_EQ(EINVAL, log_start(self->device, 6 * SZ_1K, self->ranges, 2));
+	ASSERT_EQ(EINVAL, log_start(self->device, SZ_2K, self->ranges, 2));
+	ASSERT_EQ(0, log_start(self->device, PAGE, self->ranges, 2));
+	ASSERT_EQ(EINVAL, log_start(self->device, PAGE, self->ranges, 2));
+	ASSERT_EQ(0, log_stop(self->device));
+	ASSERT_EQ(0, log_stop(self->device));
+}
+
+/*
+ * A workload while logging: every page the device wrote, by content, is in
+ * the report; the report's over-reporting is printed.
+ */
+TEST_F(dma_log, written_pages_are_reported)
+{
+	struct dma_region *driver_region = &self->device->driver.region;
+	unsigned char *copy_before = malloc(COPY_REGION);
+	__u64 copy_changed, copy_reported, ring_changed, ring_reported;
+
+	ASSERT_NE(NULL, copy_before);
+	ASSERT_EQ(0, start_trapped(self));
+	/* A first report empties what the start logged. */
+	ASSERT_EQ(0, log_report(self->device, self->copy.iova, COPY_REGION, self->bitmap));
+	ASSERT_EQ(0, log_report(self->device, driver_region->iova, DRIVER_REGION, self->bitmap));
+	memcpy(copy_before, self->copy.vaddr, COPY_REGION);
+	memcpy(self->before, driver_region->vaddr, DRIVER_REGION);
+	/* Copies to 16 places spread over the region, each two or three pages long. */
+	for (int i = 0; i < 16; i++)
+		device_copy(_metadata, self, SZ_64K * (i + 1) - SZ_4K * (i % 3), SZ_8K + i * 100,
+			    i);
+	ASSERT_LT(0, page_trap.writes);
+	/* The sources, which the test wrote and the device only read, are left out. */
+	copy_changed = changed_pages_reported(_metadata, self, &self->copy, copy_before,
+					      SOURCES, &copy_reported);
+	ring_changed = changed_pages_reported(_metadata, self, driver_region, self->before, 0,
+					      &ring_reported);
+	ASSERT_LE(16 * 2, copy_changed);
+	printf("# dma log: copy region %llu pages changed, %llu reported; driver region %llu changed, %llu reported; %llu trapped writes\n",
+	       (unsigned long long)copy_changed, (unsigned long long)copy_reported,
+	       (unsigned long long)ring_changed, (unsigned long long)ring_reported,
+	       (unsigned long long)page_trap.writes);
+	free(copy_before);
+}
+
+/* A report clears what it reported: the copied pages are not reported again. */
+TEST_F(dma_log, report_clears)
+{
+	__u64 first = 0, second = 0;
+
+	ASSERT_EQ(0, start_trapped(self));
+	device_copy(_metadata, self, SZ_256K, SZ_16K, 7);
+	ASSERT_EQ(0, log_report(self->device, self->copy.iova, COPY_REGION, self->bitmap));
+	for (__u64 page = SZ_256K / PAGE; page < (SZ_256K + SZ_16K) / PAGE; page++)
+		first += page_set(self->bitmap, page);
+	ASSERT_EQ(SZ_16K / PAGE, first);
+	ASSERT_EQ(0, log_report(self->device, self->copy.iova, COPY_REGION, self->bitmap));
+	for (__u64 page = SZ_256K / PAGE; page < (SZ_256K + SZ_16K) / PAGE; page++)
+		second += page_set(self->bitmap, page);
+	ASSERT_EQ(0, second);
+}
+
+/* STOP ends logging: a report is refused, and the doorbells may be mapped. */
+TEST_F(dma_log, stop_ends_logging)
+{
+	ASSERT_EQ(0, start_trapped(self));
+	ASSERT_EQ(0, log_stop(self->device));
+	ASSERT_EQ(EINVAL, log_report(self->device, self->copy.iova, COPY_REGION, self->bitmap));
+	ASSERT_EQ(0, start_trapped(self));
+}
+
+/* A reset ends logging. */
+TEST_F(dma_log, reset_ends_logging)
+{
+	ASSERT_EQ(0, start_trapped(self));
+	vfio_pci_device_reset(self->device);
+	ASSERT_EQ(EINVAL, log_report(self->device, self->copy.iova, COPY_REGION, self->bitmap));
+}
+
+/* Closing the device ends logging: the next user finds none. */
+TEST_F(dma_log, close_ends_logging)
+{
+	struct dma_region driver_region = self->device->driver.region;
+	struct vfio_pci_device *again;
+
+	ASSERT_EQ(0, start_trapped(self));
+	vfio_pci_driver_remove(self->device);
+	untrap_pages();
+	vfio_pci_device_cleanup(self->device);
+	again = vfio_pci_device_init(igb_bdf, self->iommu);
+	ASSERT_EQ(EINVAL, log_report(again, self->copy.iova, COPY_REGION, self->bitmap));
+	/* libvfio maps all of BAR 0 again. */
+	ASSERT_EQ(EBUSY, log_start(again, PAGE, self->ranges, 2));
+	self->device = again;
+	self->device->driver.region = driver_region;
+	vfio_pci_driver_init(self->device);
+}
+
+/* Through an iommufd the driver cannot read descriptors: the start says so. */
+TEST(dma_log_iommufd_refused)
+{
+	struct iommu *iommu = iommu_init(MODE_IOMMUFD);
+	struct vfio_pci_device *device = vfio_pci_device_init(igb_bdf, iommu);
+	struct vfio_device_feature_dma_logging_range range = { .iova = 0, .length = SZ_1M };
+
+	adopt_saving_layout(device, 0);
+	ASSERT_EQ(0, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START));
+	ASSERT_EQ(EOPNOTSUPP, log_start(device, PAGE, &range, 1));
+	vfio_pci_device_cleanup(device);
+	iommu_cleanup(iommu);
+}
+
+/* A device without a personality offers no DMA logging, as under vfio-pci. */
+TEST(no_personality_no_logging)
+{
+	struct iommu *iommu;
+	struct vfio_pci_device *device;
+
+	if (!no_personality_bdf)
+		SKIP(return, "no device without a personality given");
+	iommu = iommu_init(MODE_IOMMUFD);
+	device = vfio_pci_device_init(no_personality_bdf, iommu);
+	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START));
+	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT));
+	vfio_pci_device_cleanup(device);
+	iommu_cleanup(iommu);
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s [harness options] IGB [NO_PERSONALITY]\n", argv[0]);
+		return 2;
+	}
+	if (argc >= 3 && argv[argc - 2][0] != '-') {
+		igb_bdf = argv[argc - 2];
+		no_personality_bdf = argv[argc - 1];
+		argc -= 2;
+	} else {
+		igb_bdf = argv[argc - 1];
+		argc -= 1;
+	}
+	return test_harness_run(argc, argv);
+}
