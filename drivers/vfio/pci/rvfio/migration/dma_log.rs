@@ -80,8 +80,9 @@ impl<P: Personality> DmaLog<P> {
     }
 
     /// Starts logging, at `page_size` granularity (a power of two from 4 KiB to 1 GiB):
-    /// `EINVAL` if the log is already kept or the size is not one of those, `EOPNOTSUPP` for a
-    /// device bound through an iommufd, `EBUSY` while a mapping covers a trapped page.
+    /// `EINVAL` if the log is already kept or the size is not one of those, `EBUSY` while a
+    /// mapping covers a trapped page. (Only a device opened through a container offers the
+    /// features: the core's `vfio_dma_rw` reads its descriptors.)
     pub(super) fn start<D: Driver>(
         &self,
         dev: &OpenDevice<'_, D>,
@@ -91,11 +92,6 @@ impl<P: Personality> DmaLog<P> {
         let size = *page_size;
         if !size.is_power_of_two() || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&size) {
             return Err(EINVAL);
-        }
-        // Only a container reads the user's memory for the driver (`vfio_dma_rw`); a
-        // physical device bound to an iommufd has no access object to read through.
-        if dev.uses_iommufd() {
-            return Err(EOPNOTSUPP);
         }
         self.with(mappings, |active| {
             if active.is_some() {

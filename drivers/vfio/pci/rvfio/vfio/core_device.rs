@@ -240,10 +240,6 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
                         (*vdev).migration_flags = flags.bits();
                         (*vdev).mig_ops = ops.table;
                     }
-                    let log: &'static Option<LogOps<T>> = &T::LOG;
-                    if let Some(ops) = log.as_ref().filter(|ops| (ops.logs_dma)(&(*this).data)) {
-                        (*vdev).log_ops = ops.table;
-                    }
                 }
                 0
             }
@@ -276,8 +272,31 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         let dev = unsafe { &*vdev.cast::<Self>() };
         from_result(|| {
             T::open_device(Opening { dev })?;
+            // SAFETY: The first user is opening the device, under the device set's lock:
+            // no fd of it exists yet that could call a logging feature concurrently.
+            unsafe { (*vdev).log_ops = dev.log_ops() };
             Ok(0)
         })
+    }
+
+    /// The logging ops the device offers while open: `T`'s, if `T` has them and the device's
+    /// data says it logs, and if the user opened it through a container. The driver reads
+    /// descriptors with `vfio_dma_rw()`, which a physical device bound to an iommufd (its
+    /// cdev, or `/dev/iommufd` as a container) cannot use: there it offers none, and the core
+    /// answers the features with `ENOTTY`, as for `vfio-pci`.
+    ///
+    /// # Safety
+    ///
+    /// The device's binding (container or iommufd) is settled: it is being opened or open.
+    unsafe fn log_ops(&self) -> *const vfio::vfio_log_ops {
+        let log: &'static Option<LogOps<T>> = &T::LOG;
+        // SAFETY: `vdev` is at offset 0 of the live core device; the caller's guarantee keeps
+        // `iommufd_device` from changing.
+        let iommufd = unsafe { !(*self.core_ptr()).vdev.iommufd_device.is_null() };
+        match log.as_ref() {
+            Some(ops) if !iommufd && (ops.logs_dma)(&self.data) => ops.table,
+            _ => core::ptr::null(),
+        }
     }
 
     /// # Safety
@@ -288,6 +307,8 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         // SAFETY: The device is still open until the core's close below.
         let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
         T::close_device(&dev);
+        // SAFETY: The last fd of the device is going: nothing calls a logging feature.
+        unsafe { (*vdev).log_ops = core::ptr::null() };
         // SAFETY: The arguments are VFIO's, passed on.
         unsafe { vfio::vfio_pci_core_close_device(vdev) };
     }
@@ -457,18 +478,11 @@ impl<'a, T: VfioDeviceOps> OpenDevice<'a, T> {
         unsafe { kernel::device::Device::from_raw(&raw mut (*self.pdev()).dev) }
     }
 
-    /// Whether the user bound the device through an iommufd (its cdev) rather than a
-    /// container.
-    pub(crate) fn uses_iommufd(&self) -> bool {
-        // SAFETY: `vdev` is at offset 0 of the live core device; `iommufd_device` is set when
-        // the device is bound to an iommufd, before it is opened, and cleared after it closes.
-        unsafe { !(*self.dev.core_ptr()).vdev.iommufd_device.is_null() }
-    }
-
     /// Reads `buf.len()` bytes at `iova` of the device's I/O address space through the VFIO
     /// core (`vfio_dma_rw`): for a container, the IOMMU driver copies from the user's memory
     /// under its own lock, so the pages cannot be unmapped meanwhile. Sleeps, and faults the
-    /// user's pages in: call it with no lock held that a page fault or an unmap takes.
+    /// user's pages in: call it with no lock held that a page fault or an unmap takes. A
+    /// device bound to an iommufd has no such path (`EINVAL`).
     pub(crate) fn dma_read(&self, iova: u64, buf: &mut [u8]) -> Result {
         let vdev = self.dev.core_ptr().cast::<vfio::vfio_device>();
         // SAFETY: The device is open, as `vfio_dma_rw` requires; `buf` is valid for writes of
