@@ -19,7 +19,14 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use kernel::{new_mutex, prelude::*, sync::Mutex};
+use kernel::{
+    debugfs, new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Mutex,
+    },
+};
 
 use super::dirty::DirtyRanges;
 use super::Driver;
@@ -42,6 +49,10 @@ pub(super) struct DmaLog<P: Personality> {
     #[pin]
     active: Mutex<Option<Active<P>>>,
     reset_pending: AtomicBool,
+    /// A fault to inject, for the tests that show a lost page is caught: while set, reports
+    /// still clear the log but report nothing (debugfs `dma_log_blind`).
+    #[pin]
+    blind: debugfs::File<Atomic<bool>>,
 }
 
 /// A log being kept.
@@ -52,11 +63,14 @@ struct Active<P: Personality> {
 }
 
 impl<P: Personality> DmaLog<P> {
-    /// No log.
-    pub(super) fn new() -> impl PinInit<Self> {
+    /// No log; `blind` is the fault-injection knob.
+    pub(super) fn new<'a>(
+        blind: impl PinInit<debugfs::File<Atomic<bool>>> + 'a,
+    ) -> impl PinInit<Self> + 'a {
         pin_init!(Self {
             active <- new_mutex!(None),
             reset_pending: AtomicBool::new(false),
+            blind <- blind,
         })
     }
 
@@ -138,9 +152,12 @@ impl<P: Personality> DmaLog<P> {
             let active = active.as_mut().ok_or(EINVAL)?;
             let mut regs = EachAccessLocked::new(dev, P::REGS_BAR);
             P::may_write(&mut active.tracker, &mut regs, &mut Memory(dev), &mut *active.dirty);
-            active
-                .dirty
-                .take(iova, length, |start, len| bitmap.set(start, len));
+            let blind = self.blind.load(Relaxed);
+            active.dirty.take(iova, length, |start, len| {
+                if !blind {
+                    bitmap.set(start, len)
+                }
+            });
             P::may_write(&mut active.tracker, &mut regs, &mut Memory(dev), &mut *active.dirty);
             Ok(())
         })

@@ -24,7 +24,7 @@ use kernel::{
     page::PAGE_SIZE,
     prelude::*,
     str::CString,
-    sync::{Arc, Mutex, SpinLock},
+    sync::{atomic::Atomic, Arc, Mutex, SpinLock},
 };
 
 use crate::bytes::put;
@@ -147,11 +147,13 @@ fn build<P: Personality, D: Driver>(
         }
     }
     dev_info!(config.device(), "migration: {} personality\n", P::NAME);
-    // /sys/kernel/debug/rvfio-pci-<device>/{doorbell_writes,arcs} (Documentation/migration.rst).
+    // /sys/kernel/debug/rvfio-pci-<device>/{doorbell_writes,arcs,dma_log_blind}
+    // (Documentation/migration.rst).
     let name = CString::try_from_fmt(fmt!("{}-{}", D::NAME, config.device().name()))?;
     let dir = debugfs::Dir::new(&name);
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
     let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
+    let dma_log_blind = dir.read_write_file(c"dma_log_blind", Atomic::new(false));
     let migration = Migration::<P>::new(
         D::NAME,
         config.device(),
@@ -160,6 +162,7 @@ fn build<P: Personality, D: Driver>(
         trapped,
         doorbell_writes,
         arcs,
+        dma_log_blind,
     )?;
     let migration = KBox::pin_init(migration, GFP_KERNEL)?;
     Ok(Some(
@@ -345,6 +348,7 @@ impl<P: Personality> Migration<P> {
         trapped: [TrappedPages; BARS],
         doorbell_writes: impl PinInit<debugfs::File<DoorbellWrites>> + 'a,
         arcs: impl PinInit<debugfs::File<ArcCounts>> + 'a,
+        dma_log_blind: impl PinInit<debugfs::File<Atomic<bool>>> + 'a,
     ) -> Result<impl PinInit<Self> + 'a> {
         // "rvfio-pci 0000:01:00.0: migration stream refused: 5 callbacks suppressed".
         let name =
@@ -363,7 +367,7 @@ impl<P: Personality> Migration<P> {
             mappings <- MappingTracker::new(trapped),
             doorbell_writes <- doorbell_writes,
             arcs <- arcs,
-            dma_log <- DmaLog::new(),
+            dma_log <- DmaLog::new(dma_log_blind),
             stream_refused <- RateLimit::new(stream_refused),
             load_failed <- RateLimit::new(load_failed),
         }))
