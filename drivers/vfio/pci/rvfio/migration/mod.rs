@@ -9,6 +9,7 @@
 //! device's [`Personality`] which registers hold the state. This file sequences them under
 //! the lock, and finds a bound device's personality ([`of`]).
 
+pub(crate) mod dirty;
 pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod v1_region;
