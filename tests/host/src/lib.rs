@@ -19,6 +19,7 @@ pub mod config {
 
 #[path = "../../../drivers/vfio/pci/rvfio/migration"]
 pub mod migration {
+    pub mod dirty;
     pub mod state;
     pub mod stream;
     pub mod v1_region;

@@ -7,7 +7,9 @@
 //!
 //! Pure code over [`Registers`]: the driver gives it BAR 0.
 
-use super::{Personality, Registers, CONFIG_SECTION, CONFIG_SIZE};
+mod dma;
+
+use super::{DmaMemory, DmaWrites, Personality, Registers, CONFIG_SECTION, CONFIG_SIZE};
 use crate::bytes;
 use crate::migration::stream::{
     Record, Section, StreamError, CHECKSUM_SIZE, HEADER_SIZE, SECTION_HEADER_SIZE,
@@ -61,6 +63,36 @@ impl Personality for Igb {
 
     fn decode(record: &Record<'_>) -> Result<State, StreamError> {
         State::from_record(record)
+    }
+
+    type Tracker = dma::Tracker;
+
+    fn start_tracking(
+        regs: &mut impl Registers,
+        mem: &mut impl DmaMemory,
+        out: &mut impl DmaWrites,
+    ) -> dma::Tracker {
+        dma::Tracker::start(regs, mem, out)
+    }
+
+    fn track_write(
+        tracker: &mut dma::Tracker,
+        regs: &mut impl Registers,
+        mem: &mut impl DmaMemory,
+        out: &mut impl DmaWrites,
+        offset: u64,
+        len: u64,
+    ) {
+        tracker.track_write(regs, mem, out, offset, len)
+    }
+
+    fn may_write(
+        tracker: &mut dma::Tracker,
+        regs: &mut impl Registers,
+        mem: &mut impl DmaMemory,
+        out: &mut impl DmaWrites,
+    ) {
+        tracker.may_write(regs, mem, out)
     }
 }
 
