@@ -13,6 +13,12 @@
  *                                posted receive buffers
  *   nested_igb check QT SLOT     wait for every frame sent, check each
  *                                received buffer's data and the MSI
+ *   nested_igb landed QT SLOT    wait until the device wrote back every frame
+ *                                sent and not checked; check nothing
+ *   nested_igb verify QT SLOT    every frame sent and not checked must be
+ *                                written back already and hold its data;
+ *                                no wait, no state change (after a migration:
+ *                                what the destination's memory holds)
  *   nested_igb bench QT SLOT N   N round trips of one frame; prints the time
  *   nested_igb mmio QT SLOT N    N writes to a register of BAR 0's first page
  *                                and N to the doorbell of an idle queue, in
@@ -35,6 +41,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +465,39 @@ static void cmd_send(unsigned int count)
 	save_state();
 }
 
+/*
+ * Frames sent and not checked yet: with @wait, waits until the device wrote
+ * each back (a bound against a hang); without, each must be written back
+ * already and hold what was sent. Changes no state. Returns how many.
+ */
+static unsigned int frames_written(bool wait)
+{
+	static char hex[2 * FRAME + 8], want[2 * FRAME + 1];
+	unsigned int frame;
+	double end;
+
+	for (frame = st.checked; frame != st.tx_tail; frame++) {
+		unsigned int at = frame % RING;
+		uint64_t status_at = RX_RING(slot) + at * DESC + 8;
+
+		end = now() + WAIT_SECONDS;
+		while (!(mem_read32(status_at) & E1000_RXD_STAT_DD)) {
+			if (!wait)
+				fail("frame %u: receive descriptor %u not written back", frame, at);
+			if (now() > end)
+				fail("frame %u: receive descriptor %u never written back", frame, at);
+			usleep(1000);
+		}
+		if (wait)
+			continue;
+		qt(hex, sizeof(hex), "read 0x%llx %u", (unsigned long long)DST(slot, at), FRAME);
+		frame_hex(frame, want);
+		if (strncmp(hex + 2, want, 2 * FRAME))
+			fail("frame %u: received data differs from what was sent", frame);
+	}
+	return st.tx_tail - st.checked;
+}
+
 /* Waits for every frame sent, checks each, and the interrupt; returns the frames checked. */
 static unsigned int cmd_check(void)
 {
@@ -547,7 +587,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "qmp") && argc == 4)
 		return cmd_qmp(argv[2], argv[3]);
 	if (argc < 4)
-		fail("usage: nested_igb qmp MON JSON | probe|init|check QT SLOT | post|send|bench|mmio QT SLOT N");
+		fail("usage: nested_igb qmp MON JSON | probe|init|check|landed|verify QT SLOT | post|send|bench|mmio QT SLOT N");
 	slot = strtoul(argv[3], NULL, 0);
 	if (slot < 2 || slot > 7)
 		fail("slot %u: the tests use slots 2 to 7", slot);
@@ -570,6 +610,10 @@ int main(int argc, char **argv)
 		unsigned int frames = cmd_check();
 
 		printf("CHECKED %u frames, %u in all\n", frames, st.checked);
+	} else if (!strcmp(cmd, "landed")) {
+		printf("LANDED %u frames\n", frames_written(true));
+	} else if (!strcmp(cmd, "verify")) {
+		printf("VERIFIED %u frames\n", frames_written(false));
 	} else if (!strcmp(cmd, "mmio") && count) {
 		cmd_mmio(count);
 	} else if (!strcmp(cmd, "bench") && count) {

@@ -111,7 +111,8 @@ impl<P: Personality> DmaLog<P> {
             if active.is_some() {
                 return Err(EINVAL);
             }
-            let mut dirty = KBox::new(DirtyRanges::new(size), GFP_KERNEL)?;
+            let ranges = DirtyRanges::new(size).map_err(|_| EINVAL)?;
+            let mut dirty = KBox::new(ranges, GFP_KERNEL)?;
             mappings.start_logging()?;
             let tracker = P::start_tracking(
                 &mut EachAccessLocked::new(dev, P::REGS_BAR),

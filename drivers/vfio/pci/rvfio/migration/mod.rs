@@ -154,20 +154,23 @@ fn build<P: Personality, D: Driver>(
     let doorbell_writes = dir.read_only_file(c"doorbell_writes", DoorbellWrites::new());
     let arcs = dir.read_only_file(c"arcs", ArcCounts::new());
     let dma_log_blind = dir.read_write_file(c"dma_log_blind", Atomic::new(false));
-    let migration = Migration::<P>::new(
-        D::NAME,
-        config.device(),
-        model,
-        pcie,
-        trapped,
+    let files = DebugFiles {
         doorbell_writes,
         arcs,
         dma_log_blind,
-    )?;
+    };
+    let migration = Migration::<P>::new((D::NAME, config.device()), model, pcie, trapped, files)?;
     let migration = KBox::pin_init(migration, GFP_KERNEL)?;
     Ok(Some(
         KBox::new(migration, GFP_KERNEL)? as KBox<dyn DeviceMigration<D>>
     ))
+}
+
+/// The debugfs files of a device's migration, to be made in its directory.
+struct DebugFiles<W, A, B> {
+    doorbell_writes: W,
+    arcs: A,
+    dma_log_blind: B,
 }
 
 /// Which front-end asks for a transition: the v2 device feature gets a data fd for a session
@@ -337,23 +340,29 @@ impl<P: Personality> Drop for Locked<'_, P> {
 }
 
 impl<P: Personality> Migration<P> {
-    /// The migration side of the device `dev`, whose personality is `P`, identified by
-    /// `model`, with its PCI Express capability at `pcie`, trapping the pages `trapped` of its
-    /// BARs while it saves.
+    /// The migration side of the device `dev` of the driver `driver`, whose personality is
+    /// `P`, identified by `model`, with its PCI Express capability at `pcie`, trapping the
+    /// pages `trapped` of its BARs while it saves or logs DMA, with its debugfs `files`.
     fn new<'a>(
-        driver: &'a CStr,
-        dev: &Device,
+        (driver, dev): (&'a CStr, &Device),
         model: Identity,
         pcie: Option<u16>,
         trapped: [TrappedPages; BARS],
-        doorbell_writes: impl PinInit<debugfs::File<DoorbellWrites>> + 'a,
-        arcs: impl PinInit<debugfs::File<ArcCounts>> + 'a,
-        dma_log_blind: impl PinInit<debugfs::File<Atomic<bool>>> + 'a,
+        files: DebugFiles<
+            impl PinInit<debugfs::File<DoorbellWrites>> + 'a,
+            impl PinInit<debugfs::File<ArcCounts>> + 'a,
+            impl PinInit<debugfs::File<Atomic<bool>>> + 'a,
+        >,
     ) -> Result<impl PinInit<Self> + 'a> {
         // "rvfio-pci 0000:01:00.0: migration stream refused: 5 callbacks suppressed".
         let name =
             |message: &str| CString::try_from_fmt(fmt!("{} {}: {message}", driver, dev.name()));
         let (stream_refused, load_failed) = (name(STREAM_REFUSED)?, name(LOAD_FAILED)?);
+        let DebugFiles {
+            doorbell_writes,
+            arcs,
+            dma_log_blind,
+        } = files;
         Ok(pin_init!(Self {
             model,
             pcie,

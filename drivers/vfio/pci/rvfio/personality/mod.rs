@@ -75,7 +75,7 @@ pub(crate) trait Personality: Send + Sync + 'static {
     fn decode(record: &Record<'_>) -> Result<Self::State, StreamError>;
 
     /// What the driver keeps between the start and the end of DMA logging.
-    type Tracker: Send + Sync;
+    type Tracker: Send + Sync + Unpin;
 
     /// Starts logging the device's DMA writes: adds to `out` every range the device may write
     /// from now on, and returns what [`Personality::track_write`] needs. The BAR's trapped

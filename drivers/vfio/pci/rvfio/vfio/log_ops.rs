@@ -70,7 +70,7 @@ impl DirtyBitmap<'_> {
     pub(crate) fn set(&mut self, iova: u64, length: u64) {
         // SAFETY: By the type invariant `bitmap` is live; `iova_bitmap_set` clips to the
         // chunk it maps and sleeps only in process context, where reports run.
-        unsafe { vfio::iova_bitmap_set(self.bitmap, iova as _, length as _) };
+        unsafe { vfio::iova_bitmap_set(self.bitmap, iova as c_ulong, length as usize) };
     }
 }
 
