@@ -6,8 +6,10 @@
 # Usage: tests/fuzz/run.sh [SECONDS [TARGET]]
 #
 # TARGET is config_walk (the default: capability walks, PASID hiding, layout,
-# payload; src/lib.rs) or stream_decode (the migration stream decoder and the
-# igb personality's reading of records; src/stream.rs).
+# payload; src/lib.rs), stream_decode (the migration stream decoder and the
+# igb personality's reading of records; src/stream.rs) or dma_log (the igb's
+# DMA tracker against a model of the device, and the dirty log's page set
+# against a bitmap; src/dma_log.rs).
 #
 # Stable Rust, no cargo-fuzz: a plain cargo build with the sanitizer-coverage
 # flags cargo-fuzz would pass (no AddressSanitizer, which needs nightly; the
@@ -36,17 +38,19 @@ seeds=$out/corpus/seeds-$name
 artifacts=$out/artifacts/$name
 
 usage() {
-	echo "usage: $0 [SECONDS [config_walk|stream_decode]]" >&2
+	echo "usage: $0 [SECONDS [config_walk|stream_decode|dma_log]]" >&2
 	exit 2
 }
 case $seconds in
 '' | *[!0-9]* | 0) usage ;;
 esac
 # The longest input that matters: a full config space and its two header
-# bytes, or a stream of two igb records and the piece-size byte.
+# bytes, a stream of two igb records and the piece-size byte, or a guest
+# driver's and a device's script.
 case $name in
 config_walk) max_len=4098 ;;
 stream_decode) max_len=8192 ;;
+dma_log) max_len=4096 ;;
 *) usage ;;
 esac
 
@@ -81,7 +85,13 @@ bin=$out/$triple/release/$name
 # --- seeds -------------------------------------------------------------------
 rm -rf "$seeds"
 mkdir -p "$seeds" "$corpus" "$artifacts"
-if [ "$name" = stream_decode ]; then
+if [ "$name" = dma_log ]; then
+	# Input layout (see src/dma_log.rs): byte 0 picks the igb (even) or the page
+	# set (odd). Seeds: an igb whose queue 0 is set up, posted, receives and is
+	# reported, with the device acting during the reports; a few page set steps.
+	printf '\x00\x00\x00\x00\x03\x00\x08\x02\x0a\x22\x03\x01\x00\x01\x00\x00\x05\x00\x05\x01\x09\x00\x0c\x00\x09\x00\xc0\x05\xc1\x05\xc0\x05\xff\x05' >"$seeds/igb"
+	printf '\x01\x00\x01\x03\x10\x40\x05\x04\x00\x40\x00\x02\x00\x30' >"$seeds/ranges"
+elif [ "$name" = stream_decode ]; then
 	# Input layout (see src/stream.rs): a byte choosing the piece size, then the
 	# stream. The identity is FUZZ_IDENTITY of src/stream.rs; the sections are
 	# the igb personality's (drivers/vfio/pci/rvfio/personality/igb.rs).

@@ -6,7 +6,9 @@
 //! The `config_walk` target turns its input into a [`Cfg`] and calls [`exercise`], which runs
 //! every pure function that reads config space and checks what each documents about its
 //! result; the `stream_decode` target feeds its input to the migration stream decoder
-//! ([`stream::exercise_stream`]). To fuzz a new pure module: include it below with `#[path]`,
+//! ([`stream::exercise_stream`]); the `dma_log` target runs the igb's DMA tracker against a
+//! model of the device, and the dirty log's page set against a bitmap
+//! ([`dma_log::exercise_dma_log`]). To fuzz a new pure module: include it below with `#[path]`,
 //! and call it from a target's `exercise` function.
 
 #![allow(dead_code)]
@@ -23,6 +25,7 @@ mod config {
 
 #[path = "../../../drivers/vfio/pci/rvfio/migration"]
 mod migration {
+    pub(crate) mod dirty;
     pub(crate) mod stream;
 }
 
@@ -34,6 +37,7 @@ mod vfio {
 #[path = "../../../drivers/vfio/pci/rvfio/personality/mod.rs"]
 mod personality;
 
+pub mod dma_log;
 pub mod stream;
 
 use core::cell::Cell;
