@@ -60,7 +60,8 @@ impl Bytes<'_> {
 
     /// An address where a ring (`ring`) or a buffer is: rings and buffers have regions of
     /// their own, low memory and just below the top of the space, so that they seldom
-    /// overlap; or anywhere.
+    /// overlap, and buffers are spread over pages, so that a buffer left out of a report is
+    /// seldom covered by another; or anywhere.
     fn address(&mut self, ring: bool) -> u64 {
         let offset = u64::from(self.u8()) << 6 | u64::from(self.u8() & 0x3f);
         match (self.u8() % 8, ring) {
@@ -69,7 +70,7 @@ impl Bytes<'_> {
             (1, false) => u64::MAX - 0x7fff + offset,
             (2, _) => self.u64(),
             (region, true) => u64::from(region % 2 + 3) << 20 | offset << 2,
-            (region, false) => u64::from(region % 3 + 5) << 20 | offset << 2,
+            (region, false) => u64::from(region % 3 + 5) << 32 | offset << 12 | offset & 0xff0,
         }
     }
 }
@@ -86,8 +87,12 @@ struct Device<'a> {
     /// Something rewrote descriptors of a receive ring other than by the device's write-back
     /// of the one it took: outside what the tracker can cover, so reports are not checked.
     rewritten: bool,
-    /// When the device acts on its own.
+    /// When the device acts on its own: pairs of (tracker reads to wait, packet).
     chaos: Bytes<'a>,
+    /// Tracker reads until the device next acts.
+    wait: u8,
+    /// Packets the next receive tail write makes arrive at once.
+    queued: u8,
 }
 
 /// The primary offset of a queue register or its legacy alias.
@@ -253,13 +258,17 @@ impl Device<'_> {
         }
     }
 
-    /// The device acts on its own if the chaos bytes say so: receives a packet.
+    /// Called at each read of the tracker: the device receives a packet when the chaos bytes
+    /// say so.
     fn maybe_act(&mut self) {
-        let byte = self.chaos.u8();
-        if byte >= 0xc0 {
-            let size = u64::from(self.chaos.u8()) * 97 + 1;
-            self.receive(u32::from(byte & 0x3), size, byte & 0x10 != 0);
+        if self.wait > 0 || self.chaos.done() {
+            self.wait = self.wait.saturating_sub(1);
+            return;
         }
+        let byte = self.chaos.u8();
+        let size = u64::from(self.chaos.u8()) * 97 + 1;
+        self.receive(u32::from(byte & 0x3), size, byte & 0x10 != 0);
+        self.wait = self.chaos.u8() % 32;
     }
 
     fn write32(&mut self, offset: u32, value: u32) {
@@ -275,9 +284,8 @@ impl Device<'_> {
         self.mac.insert(offset, value);
         if in_queue(RDBAL0) && register == DT {
             // `igb_start_recv`: packets queued for want of buffers arrive now.
-            while self.chaos.u8() >= 0x80 {
-                let size = u64::from(self.chaos.u8()) * 97 + 1;
-                self.receive((offset - RDBAL0) / STRIDE, size, true);
+            for _ in 0..core::mem::take(&mut self.queued) {
+                self.receive((offset - RDBAL0) / STRIDE, 1500, true);
             }
         }
         if in_queue(TDBAL0) && register == DT {
@@ -337,7 +345,7 @@ impl DmaMemory for Mem<'_, '_> {
 
 /// The log and the check of its reports.
 struct Log {
-    set: DirtyRanges<8>,
+    set: DirtyRanges,
 }
 
 impl Log {
@@ -420,6 +428,8 @@ pub fn exercise_igb(data: &[u8]) {
         logging: false,
         unreadable: None,
         rewritten: false,
+        wait: data.get(half).copied().unwrap_or(0) % 32,
+        queued: 0,
         chaos: Bytes {
             data: &data[half..],
             at: 0,
@@ -503,6 +513,7 @@ pub fn exercise_igb(data: &[u8]) {
                     }
                     d.write_memory(at, &desc);
                 }
+                device.borrow_mut().queued = ops.u8() % 4;
                 guest_write(t, &mut log, &device, rx(DT), (tail + count) % slots);
             }
             3 => {
