@@ -496,3 +496,378 @@ fn handed(
     }
     state.head = now;
 }
+
+/// The tracker against models of the registers and memory it reads: what each report and
+/// trapped write adds.
+#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_igb_dma))]
+mod tests {
+    use super::*;
+    use crate::migration::dirty::DirtyRanges;
+
+    /// Registers, by offset; those never written read 0.
+    struct Regs {
+        set: [(u32, u32); 48],
+        count: usize,
+    }
+
+    impl Regs {
+        fn new() -> Self {
+            Self {
+                set: [(0, 0); 48],
+                count: 0,
+            }
+        }
+    }
+
+    impl Registers for Regs {
+        fn read32(&mut self, offset: u32) -> u32 {
+            let set = &self.set[..self.count];
+            set.iter().find(|r| r.0 == offset).map_or(0, |r| r.1)
+        }
+
+        fn write32(&mut self, offset: u32, value: u32) {
+            match self.set[..self.count].iter().position(|r| r.0 == offset) {
+                Some(at) => self.set[at].1 = value,
+                None => {
+                    self.set[self.count] = (offset, value);
+                    self.count += 1;
+                }
+            }
+        }
+
+        fn pause(&mut self) {}
+    }
+
+    /// Where the model's memory starts, and its size.
+    const MEM: u64 = 0x10_0000;
+    const MEM_SIZE: usize = 2048;
+    /// Rings in it: receive queues 0 and 1, transmit queue 0. `NOWHERE` is not in it.
+    const RX_RING: u64 = MEM;
+    const RX1_RING: u64 = MEM + 0x200;
+    const TX_RING: u64 = MEM + 0x400;
+    const NOWHERE: u64 = 0x20_0000;
+    /// Slots of each ring, and the ring's length in bytes.
+    const SLOTS: u32 = 8;
+    const RING: u64 = SLOTS as u64 * DESCRIPTOR;
+
+    /// The device's memory: reads outside it fail.
+    struct Memory {
+        bytes: [u8; MEM_SIZE],
+    }
+
+    impl Memory {
+        fn new() -> Self {
+            Self {
+                bytes: [0; MEM_SIZE],
+            }
+        }
+
+        /// Writes a receive descriptor: its packet and header buffer addresses.
+        fn post(&mut self, ring: u64, slot: u32, packet: u64, header: u64) {
+            let at = (ring - MEM) as usize + slot as usize * DESCRIPTOR as usize;
+            self.bytes[at..at + 8].copy_from_slice(&packet.to_le_bytes());
+            self.bytes[at + 8..at + 16].copy_from_slice(&header.to_le_bytes());
+        }
+
+        /// Posts the buffers [`packet`] and [`header`] of slots `first..last` of `ring`.
+        fn post_all(&mut self, ring: u64, first: u32, last: u32) {
+            for slot in first..last {
+                self.post(ring, slot, packet(slot), header(slot));
+            }
+        }
+    }
+
+    impl DmaMemory for Memory {
+        fn read(&mut self, iova: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+            let at = iova.checked_sub(MEM).ok_or(DmaFault)? as usize;
+            let bytes = self.bytes.get(at..at + buf.len()).ok_or(DmaFault)?;
+            buf.copy_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    /// The packet and header buffer addresses the tests post in `slot`.
+    fn packet(slot: u32) -> u64 {
+        0x4000_0000 + u64::from(slot) * 0x1_0000
+    }
+
+    fn header(slot: u32) -> u64 {
+        0x5000_0000 + u64::from(slot) * 0x1000
+    }
+
+    /// What the tracker said, in order.
+    struct Writes {
+        ranges: [(u64, u64); 32],
+        count: usize,
+        anywhere: bool,
+    }
+
+    impl Writes {
+        fn new() -> Self {
+            Self {
+                ranges: [(0, 0); 32],
+                count: 0,
+                anywhere: false,
+            }
+        }
+
+        /// Whether the ranges said are `expected`, in any order, and nothing was said to be
+        /// anywhere.
+        fn exactly(&self, expected: &[(u64, u64)]) -> bool {
+            let said = &self.ranges[..self.count];
+            !self.anywhere
+                && said.len() == expected.len()
+                && expected.iter().all(|e| said.contains(e))
+                && said.iter().all(|s| expected.contains(s))
+        }
+
+        /// Whether a range said holds the `len` bytes at `iova`.
+        fn covers(&self, iova: u64, len: u64) -> bool {
+            let said = &self.ranges[..self.count];
+            said.iter()
+                .any(|&(at, size)| at <= iova && iova + len <= at + size)
+        }
+    }
+
+    impl DmaWrites for Writes {
+        fn may_write(&mut self, iova: u64, len: u64) {
+            // More than the tests expect: fails `exactly`.
+            if self.count == self.ranges.len() {
+                self.anywhere = true;
+                return;
+            }
+            self.ranges[self.count] = (iova, len);
+            self.count += 1;
+        }
+
+        fn anywhere(&mut self) {
+            self.anywhere = true;
+        }
+    }
+
+    /// `SRRCTL`'s descriptor types.
+    const LEGACY: u32 = 0;
+    const ADVANCED: u32 = 0x0200_0000;
+    /// 2 KiB packet buffers.
+    const KIB2: u32 = 2;
+    /// Header buffers of 4 * 64 bytes, as `SRRCTL` holds their size.
+    const HEADER: u64 = 256;
+    const BSIZEHEADER: u32 = 4 << 8;
+
+    /// Programs receive queue `queue` with `SLOTS` slots at `ring`, enabled.
+    fn rx_queue(regs: &mut Regs, queue: u32, ring: u64, srrctl: u32, head: u32, tail: u32) {
+        regs.write32(rx(queue, reg::DBAL), ring as u32);
+        regs.write32(rx(queue, reg::DBAH), (ring >> 32) as u32);
+        regs.write32(rx(queue, reg::DLEN), RING as u32);
+        regs.write32(rx(queue, reg::SRRCTL), srrctl);
+        regs.write32(rx(queue, reg::DH), head);
+        regs.write32(rx(queue, reg::DT), tail);
+        regs.write32(rx(queue, reg::DCTL), RXDCTL_ENABLE);
+    }
+
+    /// Programs transmit queue 0 with `SLOTS` slots at `TX_RING`, enabled.
+    fn tx_queue(regs: &mut Regs) {
+        regs.write32(tx(0, reg::DBAL), TX_RING as u32);
+        regs.write32(tx(0, reg::DLEN), RING as u32);
+        regs.write32(tx(0, reg::DCTL), 1 << 25);
+    }
+
+    /// Starts tracking, then makes a report's first half into a fresh recorder.
+    fn report(regs: &mut Regs, mem: &mut Memory) -> Writes {
+        let mut tracker = Tracker::start(regs, mem, &mut Writes::new());
+        let mut out = Writes::new();
+        tracker.may_write(regs, mem, &mut out);
+        out
+    }
+
+    #[test]
+    fn rings_of_enabled_rx_and_tx_queues_are_reported() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 3, 3);
+        tx_queue(&mut regs);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.exactly(&[(RX_RING, RING), (TX_RING, RING)]));
+    }
+
+    #[test]
+    fn tx_head_write_back_is_reported_only_when_tdwbal_bit_0_is_set() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        tx_queue(&mut regs);
+        regs.write32(tx(0, reg::TDWBAH), 0x1);
+        regs.write32(tx(0, reg::TDWBAL), 0x8000_0040);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.exactly(&[(TX_RING, RING)]));
+        regs.write32(tx(0, reg::TDWBAL), 0x8000_0043);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.exactly(&[(TX_RING, RING), (0x1_8000_0040, 4)]));
+    }
+
+    #[test]
+    fn buffers_of_owned_rx_descriptors_run_from_head_to_tail() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        mem.post_all(RX_RING, 0, SLOTS);
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 2, 5);
+        let out = report(&mut regs, &mut mem);
+        let kib2 = 2048;
+        let expected = [
+            (RX_RING, RING),
+            (packet(2), kib2),
+            (packet(3), kib2),
+            (packet(4), kib2),
+        ];
+        assert!(out.exactly(&expected));
+    }
+
+    #[test]
+    fn owned_rx_descriptors_wrap_around_the_ring() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        mem.post_all(RX_RING, 0, SLOTS);
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 6, 2);
+        let out = report(&mut regs, &mut mem);
+        let kib2 = 2048;
+        let expected = [
+            (RX_RING, RING),
+            (packet(6), kib2),
+            (packet(7), kib2),
+            (packet(0), kib2),
+            (packet(1), kib2),
+        ];
+        assert!(out.exactly(&expected));
+    }
+
+    #[test]
+    fn only_header_split_descriptors_report_a_header_buffer() {
+        let split = [0x0400_0000, 0x0a00_0000];
+        for kind in [LEGACY, ADVANCED, split[0], split[1]] {
+            let (mut regs, mut mem) = (Regs::new(), Memory::new());
+            // A legacy descriptor holds its length and status where `hdr_addr` would be.
+            mem.post(RX_RING, 0, packet(0), header(0));
+            rx_queue(&mut regs, 0, RX_RING, kind | BSIZEHEADER | KIB2, 0, 1);
+            let out = report(&mut regs, &mut mem);
+            let ring_and_packet = [(RX_RING, RING), (packet(0), 2048)];
+            let with_header = [ring_and_packet[0], ring_and_packet[1], (header(0), HEADER)];
+            if split.contains(&kind) {
+                assert!(out.exactly(&with_header));
+            } else {
+                assert!(out.exactly(&ring_and_packet));
+            }
+        }
+    }
+
+    #[test]
+    fn packet_buffer_size_is_srrctl_bsizepacket_or_the_largest() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        mem.post(RX_RING, 0, packet(0), 0);
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | 5, 0, 1);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.exactly(&[(RX_RING, RING), (packet(0), 5 * 1024)]));
+        // Zero: `RCTL` chooses, at most 16 KiB.
+        regs.write32(rx(0, reg::SRRCTL), ADVANCED);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.covers(packet(0), 16384) && !out.anywhere);
+    }
+
+    #[test]
+    fn a_disabled_rx_queue_has_its_descriptors_left_unread() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        // Its ring is outside memory: a read would fail.
+        rx_queue(&mut regs, 0, NOWHERE, ADVANCED | KIB2, 0, 4);
+        regs.write32(rx(0, reg::DCTL), 0);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.exactly(&[(NOWHERE, RING)]));
+    }
+
+    #[test]
+    fn a_failed_descriptor_read_is_anywhere() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        rx_queue(&mut regs, 0, NOWHERE, ADVANCED | KIB2, 0, 4);
+        let out = report(&mut regs, &mut mem);
+        assert!(out.anywhere);
+        // And when a tail write hands over descriptors that cannot be read.
+        rx_queue(&mut regs, 0, NOWHERE, ADVANCED | KIB2, 0, 0);
+        let mut tracker = Tracker::start(&mut regs, &mut mem, &mut Writes::new());
+        regs.write32(rx(0, reg::DT), 2);
+        let mut out = Writes::new();
+        tracker.track_write(&mut regs, &mut mem, &mut out, u64::from(rx(0, reg::DT)), 4);
+        assert!(out.anywhere);
+    }
+
+    #[test]
+    fn an_rdt_write_reports_the_buffers_it_posts() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        mem.post_all(RX_RING, 0, 2);
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 0, 2);
+        let mut tracker = Tracker::start(&mut regs, &mut mem, &mut Writes::new());
+        mem.post_all(RX_RING, 2, 5);
+        regs.write32(rx(0, reg::DT), 5);
+        let mut out = Writes::new();
+        tracker.track_write(&mut regs, &mut mem, &mut out, u64::from(rx(0, reg::DT)), 4);
+        let kib2 = 2048;
+        let expected = [
+            (RX_RING, RING),
+            (packet(2), kib2),
+            (packet(3), kib2),
+            (packet(4), kib2),
+        ];
+        assert!(out.exactly(&expected));
+    }
+
+    #[test]
+    fn an_rdt_write_through_the_legacy_alias_reports_the_buffers_it_posts() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        // Queue 1: its legacy block is at 0x2900, its tail at 0x2918.
+        rx_queue(&mut regs, 1, RX1_RING, ADVANCED | KIB2, 7, 7);
+        let mut tracker = Tracker::start(&mut regs, &mut mem, &mut Writes::new());
+        mem.post(RX1_RING, 7, packet(7), 0);
+        mem.post(RX1_RING, 0, packet(0), 0);
+        regs.write32(rx(1, reg::DT), 1);
+        let mut out = Writes::new();
+        tracker.track_write(&mut regs, &mut mem, &mut out, 0x2918, 4);
+        let expected = [(RX1_RING, RING), (packet(7), 2048), (packet(0), 2048)];
+        assert!(out.exactly(&expected));
+        // Queue 0's alias does not touch queue 1.
+        let mut out = Writes::new();
+        tracker.track_write(&mut regs, &mut mem, &mut out, 0x2818, 4);
+        assert!(out.exactly(&[]));
+    }
+
+    #[test]
+    fn a_tail_moved_without_a_trapped_write_is_anywhere() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        mem.post_all(RX_RING, 0, 4);
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 0, 2);
+        let mut tracker = Tracker::start(&mut regs, &mut mem, &mut Writes::new());
+        // The glue missed the write: the buffers it posted may be written already.
+        regs.write32(rx(0, reg::DT), 4);
+        let mut out = Writes::new();
+        tracker.may_write(&mut regs, &mut mem, &mut out);
+        assert!(out.anywhere);
+    }
+
+    #[test]
+    fn a_report_keeps_a_buffer_taken_between_its_halves() {
+        let (mut regs, mut mem) = (Regs::new(), Memory::new());
+        mem.post_all(RX_RING, 0, 3);
+        rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 0, 3);
+        let mut dirty = DirtyRanges::<16>::new(4096).unwrap();
+        let mut tracker = Tracker::start(&mut regs, &mut mem, &mut dirty);
+        // A report, as the glue makes it: between the read and clear and the second half,
+        // the device takes slot 0 and writes its descriptor back, address gone.
+        tracker.may_write(&mut regs, &mut mem, &mut dirty);
+        dirty.take(0, u64::MAX, |_, _| {});
+        assert!(dirty.is_empty());
+        mem.post(RX_RING, 0, 0x0123_4567, 0x89ab_cdef);
+        regs.write32(rx(0, reg::DH), 1);
+        tracker.may_write(&mut regs, &mut mem, &mut dirty);
+        // The next report holds the buffer the device took, and the two it owns.
+        for slot in 0..3 {
+            assert!(dirty.contains(packet(slot)));
+        }
+        assert_eq!(dirty.pages(), 1 + 3);
+        let mut reported = 0;
+        tracker.may_write(&mut regs, &mut mem, &mut dirty);
+        dirty.take(packet(0), 1, |_, len| reported += len);
+        assert_eq!(reported, 4096);
+    }
+}
