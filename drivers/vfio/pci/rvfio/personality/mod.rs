@@ -88,6 +88,12 @@ pub(crate) trait Personality: Send + Sync + 'static {
     /// A write of `len` bytes at `offset` of the registers BAR went through the trapped path
     /// to the device: adds to `out` what it handed the device to write (the buffers of the
     /// receive descriptors it posted).
+    ///
+    /// The glue must call it for every write that went through the trapped path while the
+    /// log is kept, after the write reached the device and before the next report's first
+    /// [`Personality::may_write`]: the tracker reads what a write handed over only here, and
+    /// a report that finds a queue changed without it takes the device to have written
+    /// anywhere.
     fn track_write(
         tracker: &mut Self::Tracker,
         regs: &mut impl Registers,
@@ -97,8 +103,16 @@ pub(crate) trait Personality: Send + Sync + 'static {
         len: u64,
     );
     /// Adds to `out` every range the device may write from now on: its rings, its write-back
-    /// areas and the buffers of the descriptors it owns. Called before the log is read and
-    /// cleared, so that what the device writes after the read is in the next one.
+    /// areas and the buffers of the descriptors it owns.
+    ///
+    /// A report makes two calls, and the tracker counts on their order: `may_write`, then the
+    /// read and clear of the log, then `may_write` again, with no other call to the tracker
+    /// ([`Personality::track_write`] included) in between. The first call makes the log hold
+    /// what the device may have written until the read; the second puts back what it may
+    /// write after the clear, the buffers of the descriptors it took between the two calls
+    /// among them (their addresses, overwritten by the device, are what the first call read).
+    /// Each report makes both calls, whatever window it reads: the tracker takes the calls
+    /// as halves of reports in turn.
     fn may_write(
         tracker: &mut Self::Tracker,
         regs: &mut impl Registers,
