@@ -98,10 +98,10 @@ static bool page_set(const __u64 *bitmap, __u64 page)
 	return bitmap[page / 64] & (1ULL << (page % 64));
 }
 
-static int probe(struct vfio_pci_device *device, __u32 index)
+/* PROBE for feature @index with the operation @op it supports (GET or SET). */
+static int probe(struct vfio_pci_device *device, __u32 index, __u32 op)
 {
-	return feature(device->fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
-		       VFIO_DEVICE_FEATURE_SET | index, NULL, 0);
+	return feature(device->fd, VFIO_DEVICE_FEATURE_PROBE | op | index, NULL, 0);
 }
 
 /* A region of @size bytes mapped for the device at a fresh IOVA. */
@@ -146,8 +146,9 @@ FIXTURE_SETUP(dma_log)
 	struct dma_region *driver_region;
 
 	self->iommu = iommu_init(variant->iommu_mode);
-	self->allocator = iova_allocator_init(self->iommu);
+	/* A container knows its IOVA ranges once a group is in it. */
 	self->device = vfio_pci_device_init(igb_bdf, self->iommu);
+	self->allocator = iova_allocator_init(self->iommu);
 	driver_region = &self->device->driver.region;
 	region_setup(self->iommu, self->allocator, &self->copy, COPY_REGION);
 	region_setup(self->iommu, self->allocator, driver_region, DRIVER_REGION);
@@ -236,9 +237,12 @@ static __u64 changed_pages_reported(struct __test_metadata *_metadata,
 /* Every feature answers PROBE on an igb. */
 TEST_F(dma_log, features_probe)
 {
-	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START));
-	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP));
-	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT));
+	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			   VFIO_DEVICE_FEATURE_SET));
+	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+			   VFIO_DEVICE_FEATURE_SET));
+	ASSERT_EQ(0, probe(self->device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			   VFIO_DEVICE_FEATURE_GET));
 }
 
 /* A mapping of a doorbell page refuses the start; after munmap it is accepted. */
@@ -299,7 +303,7 @@ TEST_F(dma_log, written_pages_are_reported)
 	memcpy(self->before, driver_region->vaddr, DRIVER_REGION);
 	/* Copies to 16 places spread over the region, each two or three pages long. */
 	for (int i = 0; i < 16; i++)
-		device_copy(_metadata, self, SZ_64K * (i + 1) - SZ_4K * (i % 3), SZ_8K + i * 100,
+		device_copy(_metadata, self, SOURCES + SZ_32K * i + SZ_4K * (i % 3), SZ_8K + i * 100,
 			    i);
 	ASSERT_LT(0, page_trap.writes);
 	/* The sources, which the test wrote and the device only read, are left out. */
@@ -377,8 +381,10 @@ TEST(dma_log_not_offered_through_iommufd)
 	struct iommu *iommu = iommu_init(MODE_IOMMUFD);
 	struct vfio_pci_device *device = vfio_pci_device_init(igb_bdf, iommu);
 
-	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START));
-	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT));
+	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				VFIO_DEVICE_FEATURE_SET));
+	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+				VFIO_DEVICE_FEATURE_GET));
 	vfio_pci_device_cleanup(device);
 	iommu_cleanup(iommu);
 }
@@ -393,8 +399,10 @@ TEST(no_personality_no_logging)
 		SKIP(return, "no device without a personality given");
 	iommu = iommu_init(MODE_IOMMUFD);
 	device = vfio_pci_device_init(no_personality_bdf, iommu);
-	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START));
-	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT));
+	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				VFIO_DEVICE_FEATURE_SET));
+	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+				VFIO_DEVICE_FEATURE_GET));
 	vfio_pci_device_cleanup(device);
 	iommu_cleanup(iommu);
 }
