@@ -13,8 +13,11 @@
  *                                posted receive buffers
  *   nested_igb check QT SLOT     wait for every frame sent, check each
  *                                received buffer's data and the MSI
- *   nested_igb landed QT SLOT    wait until the device wrote back every frame
- *                                sent and not checked; check nothing
+ *   nested_igb precopy-send QT SLOT N MON
+ *                                during a migration's pre-copy: hold QEMU
+ *                                back (a page kept dirty) until its first
+ *                                pass over memory is over, send N frames and
+ *                                wait until they landed
  *   nested_igb verify QT SLOT    every frame sent and not checked must be
  *                                written back already and hold its data;
  *                                no wait, no state change (after a migration:
@@ -41,7 +44,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,7 @@
 #define TX_RING(slot) (WINDOW(slot) + 0x1000)
 #define RX_RING(slot) (WINDOW(slot) + 0x2000)
 #define MSI_AT(slot) (WINDOW(slot) + 0x3000)
+#define SCRATCH(slot) (WINDOW(slot) + 0x4000)
 #define SRC(slot, i) (WINDOW(slot) + 0x100000 + (uint64_t)(i) * FRAME)
 #define DST(slot, i) (WINDOW(slot) + 0x200000 + (uint64_t)(i) * FRAME)
 
@@ -466,30 +469,19 @@ static void cmd_send(unsigned int count)
 }
 
 /*
- * Frames sent and not checked yet: with @wait, waits until the device wrote
- * each back (a bound against a hang); without, each must be written back
- * already and hold what was sent. Changes no state. Returns how many.
+ * Frames sent and not checked yet: each must be written back already and hold
+ * what was sent; no wait, no state change. Returns how many.
  */
-static unsigned int frames_written(bool wait)
+static unsigned int frames_written(void)
 {
 	static char hex[2 * FRAME + 8], want[2 * FRAME + 1];
 	unsigned int frame;
-	double end;
 
 	for (frame = st.checked; frame != st.tx_tail; frame++) {
 		unsigned int at = frame % RING;
-		uint64_t status_at = RX_RING(slot) + at * DESC + 8;
 
-		end = now() + WAIT_SECONDS;
-		while (!(mem_read32(status_at) & E1000_RXD_STAT_DD)) {
-			if (!wait)
-				fail("frame %u: receive descriptor %u not written back", frame, at);
-			if (now() > end)
-				fail("frame %u: receive descriptor %u never written back", frame, at);
-			usleep(1000);
-		}
-		if (wait)
-			continue;
+		if (!(mem_read32(RX_RING(slot) + at * DESC + 8) & E1000_RXD_STAT_DD))
+			fail("frame %u: receive descriptor %u not written back", frame, at);
 		qt(hex, sizeof(hex), "read 0x%llx %u", (unsigned long long)DST(slot, at), FRAME);
 		frame_hex(frame, want);
 		if (strncmp(hex + 2, want, 2 * FRAME))
@@ -578,6 +570,58 @@ static void cmd_mmio(unsigned int count)
 	       count, spent[0] * 1e6 / count, spent[1] * 1e6 / count);
 }
 
+/* QEMU's count of the dirty-log synchronisations of the migration under way. */
+static unsigned long dirty_syncs(int in, int out)
+{
+	static char line[65536];
+	const char *at;
+
+	write_all(in, "{\"execute\":\"query-migrate\"}\n");
+	do
+		read_line(out, line, sizeof(line));
+	while (strncmp(line, "{\"return\"", 9) && strncmp(line, "{\"error\"", 8));
+	at = strstr(line, "\"dirty-sync-count\": ");
+	return at ? strtoul(at + strlen("\"dirty-sync-count\": "), NULL, 10) : 0;
+}
+
+/*
+ * During a migration's pre-copy: keeps a page of nested-guest RAM dirty, so
+ * that QEMU always has memory left to send and does not switch over, until
+ * QEMU's first pass over memory is done (its second dirty-log
+ * synchronisation); then transmits @count frames into the posted receive
+ * buffers, whose pages QEMU sent already, and keeps the page dirty until the
+ * device wrote every frame back. What the device wrote is then only known to
+ * QEMU through the device's DMA log.
+ */
+static void cmd_precopy_send(const char *mon, unsigned int count)
+{
+	unsigned int frame, syncs;
+	uint32_t beat = 0;
+	double end = now() + WAIT_SECONDS;
+	int in, out;
+
+	open_pair(mon, &in, &out);
+	while ((syncs = dirty_syncs(in, out)) < 2) {
+		mem_write32(SCRATCH(slot), ++beat);
+		if (now() > end)
+			fail("QEMU's first pass over memory did not end");
+	}
+	cmd_send(count);
+	end = now() + WAIT_SECONDS;
+	for (frame = st.checked; frame != st.tx_tail;) {
+		if (mem_read32(RX_RING(slot) + (frame % RING) * DESC + 8) & E1000_RXD_STAT_DD) {
+			frame++;
+			continue;
+		}
+		mem_write32(SCRATCH(slot), ++beat);
+		if (now() > end)
+			fail("frame %u: receive descriptor never written back", frame);
+		usleep(1000);
+	}
+	printf("PRECOPY-SENT %u frames after QEMU's dirty-log synchronisation %u\n", count,
+	       syncs);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -587,7 +631,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "qmp") && argc == 4)
 		return cmd_qmp(argv[2], argv[3]);
 	if (argc < 4)
-		fail("usage: nested_igb qmp MON JSON | probe|init|check|landed|verify QT SLOT | post|send|bench|mmio QT SLOT N");
+		fail("usage: nested_igb qmp MON JSON | probe|init|check|verify QT SLOT | post|send|bench|mmio QT SLOT N | precopy-send QT SLOT N MON");
 	slot = strtoul(argv[3], NULL, 0);
 	if (slot < 2 || slot > 7)
 		fail("slot %u: the tests use slots 2 to 7", slot);
@@ -610,10 +654,10 @@ int main(int argc, char **argv)
 		unsigned int frames = cmd_check();
 
 		printf("CHECKED %u frames, %u in all\n", frames, st.checked);
-	} else if (!strcmp(cmd, "landed")) {
-		printf("LANDED %u frames\n", frames_written(true));
+	} else if (!strcmp(cmd, "precopy-send") && count && argc > 5) {
+		cmd_precopy_send(argv[5], count);
 	} else if (!strcmp(cmd, "verify")) {
-		printf("VERIFIED %u frames\n", frames_written(false));
+		printf("VERIFIED %u frames\n", frames_written());
 	} else if (!strcmp(cmd, "mmio") && count) {
 		cmd_mmio(count);
 	} else if (!strcmp(cmd, "bench") && count) {
