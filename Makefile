@@ -23,7 +23,7 @@ kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
 # Objects never go to the source tree, so one tree builds for several kernels.
 MO ?= build/module
 
-.PHONY: all modules deps kernel run check host-test clean
+.PHONY: all modules deps kernel run check host-test fuzz clean
 
 all: modules
 
@@ -40,6 +40,13 @@ modules:
 
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml
+
+# The long form of the fuzz campaign make check runs for 40 s a target.
+FUZZ_SECONDS ?= 600
+fuzz:
+	set -e; for target in config_walk stream_decode dma_log; do \
+		bash tests/fuzz/run.sh $(FUZZ_SECONDS) $$target; \
+	done
 
 run: deps
 	bash tests/demo.sh

@@ -431,7 +431,8 @@ part_dirty() {
 
 # --- what trapping the doorbells costs --------------------------------------------
 # The same nested workload (ROUNDS round trips of one frame) on the same igb
-# under each way of mapping BAR 0, twice over in turn: QEMU's default mmap
+# under each way of mapping BAR 0, COST_ROUNDS times over in turn (1 here;
+# more, through RVFIO_GUEST_ENV, to see the spread): QEMU's default mmap
 # (layout full), x-no-mmap=on (every access trapped), and layout saving (the
 # doorbell pages trapped). Each round trip writes two doorbells (a receive and
 # a transmit tail): the driver must see none of them when BAR 0 is mapped
@@ -442,7 +443,7 @@ ROUNDS=50
 part_cost() {
 	local mode round opts before seen want tag mapped
 	check bind_cost bind_to "$A" rvfio-pci
-	for round in 1 2; do
+	for round in $(seq "${COST_ROUNDS:-1}"); do
 		for mode in full x-no-mmap saving; do
 			opts=
 			[ "$mode" = x-no-mmap ] && opts=,x-no-mmap=on

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::migration::dirty::DirtyRanges;
+use crate::migration::dirty::{DirtyRanges, Pages};
 use crate::personality::igb::{Igb, DOORBELLS};
 use crate::personality::{DmaFault, DmaMemory, DmaWrites, Personality, Registers};
 use crate::vfio::mmap_rules::TrappedPages;
@@ -461,7 +461,7 @@ pub fn exercise_igb(data: &[u8]) {
                 scratch = Igb::start_tracking(
                     &mut Regs(&device),
                     &mut Mem(&device),
-                    &mut DirtyRanges::<1>::new(PAGE).unwrap(),
+                    &mut DirtyRanges::<[Pages; 1]>::new(PAGE).unwrap(),
                 );
                 &mut scratch
             }
@@ -590,7 +590,7 @@ pub fn exercise_ranges(data: &[u8]) {
         1 => u64::MAX - 64 * PAGE + 1,
         _ => 1 << 40,
     };
-    let mut set = DirtyRanges::<4>::new(PAGE).unwrap();
+    let mut set = DirtyRanges::<[Pages; 4]>::new(PAGE).unwrap();
     let mut written = [false; 64];
     while !ops.done() {
         let op = ops.u8();

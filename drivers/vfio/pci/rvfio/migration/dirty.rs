@@ -17,15 +17,22 @@ pub(crate) const DEFAULT_RANGES: usize = 512;
 /// Pages `first..=last` (byte addresses; `first` starts a page, `last` ends one). Inclusive,
 /// so that a range may end at the top of the 64-bit space.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Pages {
+pub(crate) struct Pages {
     first: u64,
     last: u64,
 }
 
+impl Pages {
+    /// A free slot's content.
+    pub(crate) const FREE: Self = Self { first: 0, last: 0 };
+}
+
 /// A sorted set of disjoint, non-adjacent page ranges of I/O virtual addresses that the
-/// device may have written, at most `N` of them.
-pub(crate) struct DirtyRanges<const N: usize = DEFAULT_RANGES> {
-    ranges: [Pages; N],
+/// device may have written, held in the slots `S` gives: at most as many ranges as it has.
+/// An array for tests and small sets ([`DirtyRanges::new`]); the driver gives heap slots,
+/// since a log's 512 take 8 KiB ([`DirtyRanges::with_slots`]).
+pub(crate) struct DirtyRanges<S = [Pages; DEFAULT_RANGES]> {
+    ranges: S,
     count: usize,
     /// `page - 1`: the bits that round an address to its page.
     page_mask: u64,
@@ -40,18 +47,40 @@ pub(crate) enum PageSizeError {
     BadPageSize,
 }
 
-impl<const N: usize> DirtyRanges<N> {
-    /// An empty set of pages of `page` bytes, a power of two of at least 4096.
+impl<const N: usize> DirtyRanges<[Pages; N]> {
+    /// An empty set of pages of `page` bytes, a power of two of at least 4096, of at most `N`
+    /// ranges.
     pub(crate) fn new(page: u64) -> Result<Self, PageSizeError> {
-        if !page.is_power_of_two() || page < 4096 || N == 0 {
+        Self::with_slots(page, [Pages::FREE; N])
+    }
+}
+
+impl<S: AsRef<[Pages]> + AsMut<[Pages]>> DirtyRanges<S> {
+    /// An empty set of pages of `page` bytes, a power of two of at least 4096, of at most as
+    /// many ranges as `slots` has (at least one).
+    pub(crate) fn with_slots(page: u64, slots: S) -> Result<Self, PageSizeError> {
+        if !page.is_power_of_two() || page < 4096 || slots.as_ref().is_empty() {
             return Err(PageSizeError::BadPageSize);
         }
         Ok(Self {
-            ranges: [Pages { first: 0, last: 0 }; N],
+            ranges: slots,
             count: 0,
             page_mask: page - 1,
             merged_pages: 0,
         })
+    }
+
+    /// How many ranges the set can hold.
+    fn capacity(&self) -> usize {
+        self.slots().len()
+    }
+
+    fn slots(&self) -> &[Pages] {
+        self.ranges.as_ref()
+    }
+
+    fn slots_mut(&mut self) -> &mut [Pages] {
+        self.ranges.as_mut()
     }
 
     /// The page size.
@@ -92,7 +121,7 @@ impl<const N: usize> DirtyRanges<N> {
     }
 
     fn held(&self) -> &[Pages] {
-        &self.ranges[..self.count]
+        &self.slots()[..self.count]
     }
 
     fn page_count(&self, r: &Pages) -> u64 {
@@ -120,31 +149,33 @@ impl<const N: usize> DirtyRanges<N> {
             .count();
         if touching > 0 {
             let merged = Pages {
-                first: first.min(self.ranges[at].first),
-                last: last.max(self.ranges[at + touching - 1].last),
+                first: first.min(self.slots()[at].first),
+                last: last.max(self.slots()[at + touching - 1].last),
             };
-            self.ranges[at] = merged;
-            self.ranges.copy_within(at + touching..self.count, at + 1);
+            self.slots_mut()[at] = merged;
+            self.ranges
+                .as_mut()
+                .copy_within(at + touching..self.count, at + 1);
             self.count -= touching - 1;
             return;
         }
         let new = Pages { first, last };
-        if self.count == N {
+        if self.count == self.capacity() {
             self.insert_into_full(at, new);
             return;
         }
-        self.ranges.copy_within(at..self.count, at + 1);
-        self.ranges[at] = new;
+        self.ranges.as_mut().copy_within(at..self.count, at + 1);
+        self.slots_mut()[at] = new;
         self.count += 1;
     }
 
     /// Adds `new`, which touches no range and belongs at `at`, to a full set: merges the
     /// pair of neighbours with the smallest gap, the new range among them.
     fn insert_into_full(&mut self, at: usize, new: Pages) {
-        let before = at.checked_sub(1).map(|i| self.gap(&self.ranges[i], &new));
-        let after = (at < self.count).then(|| self.gap(&new, &self.ranges[at]));
+        let before = at.checked_sub(1).map(|i| self.gap(&self.slots()[i], &new));
+        let after = (at < self.count).then(|| self.gap(&new, &self.slots()[at]));
         let own = (1..self.count)
-            .map(|i| (self.gap(&self.ranges[i - 1], &self.ranges[i]), i))
+            .map(|i| (self.gap(&self.slots()[i - 1], &self.slots()[i]), i))
             .min();
         let neighbour = match (before, after) {
             (Some(b), Some(a)) if a < b => Some((a, at)),
@@ -160,17 +191,17 @@ impl<const N: usize> DirtyRanges<N> {
                 // Merge ranges `i - 1` and `i`; the new range, whose gaps are larger, is not
                 // between them, and takes the slot freed.
                 self.merged_pages += own_gap;
-                self.ranges[i - 1].last = self.ranges[i].last;
-                self.ranges.copy_within(i + 1..self.count, i);
+                self.slots_mut()[i - 1].last = self.slots()[i].last;
+                self.ranges.as_mut().copy_within(i + 1..self.count, i);
                 self.count -= 1;
                 let at = if at > i { at - 1 } else { at };
-                self.ranges.copy_within(at..self.count, at + 1);
-                self.ranges[at] = new;
+                self.ranges.as_mut().copy_within(at..self.count, at + 1);
+                self.slots_mut()[at] = new;
                 self.count += 1;
             }
             _ => {
                 self.merged_pages += gap;
-                let r = &mut self.ranges[with];
+                let r = &mut self.slots_mut()[with];
                 r.first = r.first.min(new.first);
                 r.last = r.last.max(new.last);
             }
@@ -190,13 +221,13 @@ impl<const N: usize> DirtyRanges<N> {
         let mut kept = 0;
         let mut split: Option<Pages> = None;
         for i in 0..self.count {
-            let r = self.ranges[i];
+            let r = self.slots()[i];
             let inside = Pages {
                 first: r.first.max(first),
                 last: r.last.min(last),
             };
             if inside.first > inside.last {
-                self.ranges[kept] = r;
+                self.slots_mut()[kept] = r;
                 kept += 1;
                 continue;
             }
@@ -213,16 +244,16 @@ impl<const N: usize> DirtyRanges<N> {
                 (Some(left), Some(right)) => {
                     // Only a range that holds the whole window straddles both edges; every
                     // other range lies outside it, so the slots are counted already.
-                    if self.count < N {
-                        self.ranges[kept] = left;
+                    if self.count < self.capacity() {
+                        self.slots_mut()[kept] = left;
                         split = Some(right);
                     } else {
-                        self.ranges[kept] = r;
+                        self.slots_mut()[kept] = r;
                     }
                     kept += 1;
                 }
                 (Some(part), None) | (None, Some(part)) => {
-                    self.ranges[kept] = part;
+                    self.slots_mut()[kept] = part;
                     kept += 1;
                 }
                 (None, None) => {}
@@ -235,8 +266,8 @@ impl<const N: usize> DirtyRanges<N> {
                 .iter()
                 .position(|r| r.first > right.last)
                 .unwrap_or(self.count);
-            self.ranges.copy_within(at..self.count, at + 1);
-            self.ranges[at] = right;
+            self.ranges.as_mut().copy_within(at..self.count, at + 1);
+            self.slots_mut()[at] = right;
             self.count += 1;
         }
     }
@@ -255,7 +286,7 @@ fn report_pieces(pages: Pages, report: &mut impl FnMut(u64, u64)) {
     }
 }
 
-impl<const N: usize> DmaWrites for DirtyRanges<N> {
+impl<S: AsRef<[Pages]> + AsMut<[Pages]>> DmaWrites for DirtyRanges<S> {
     /// Adds the pages of the `len` bytes at `iova`; bytes past the top of the 64-bit space
     /// wrap to its bottom, as the device's address arithmetic does.
     fn may_write(&mut self, iova: u64, len: u64) {
@@ -272,7 +303,7 @@ impl<const N: usize> DmaWrites for DirtyRanges<N> {
     }
 
     fn anywhere(&mut self) {
-        self.ranges[0] = Pages {
+        self.slots_mut()[0] = Pages {
             first: 0,
             last: u64::MAX,
         };
@@ -294,7 +325,7 @@ mod tests {
     }
 
     impl Reported {
-        fn of<const N: usize>(set: &mut DirtyRanges<N>, start: u64, len: u64) -> Self {
+        fn of<const N: usize>(set: &mut DirtyRanges<[Pages; N]>, start: u64, len: u64) -> Self {
             let mut out = Self {
                 pieces: [(0, 0); 8],
                 count: 0,
@@ -311,7 +342,7 @@ mod tests {
         }
     }
 
-    fn held<const N: usize>(set: &DirtyRanges<N>) -> ([(u64, u64); 8], usize) {
+    fn held<const N: usize>(set: &DirtyRanges<[Pages; N]>) -> ([(u64, u64); 8], usize) {
         let mut out = [(0, 0); 8];
         for (slot, range) in out.iter_mut().zip(set.iter()) {
             *slot = range;
@@ -319,23 +350,23 @@ mod tests {
         (out, set.ranges())
     }
 
-    fn assert_held<const N: usize>(set: &DirtyRanges<N>, expected: &[(u64, u64)]) {
+    fn assert_held<const N: usize>(set: &DirtyRanges<[Pages; N]>, expected: &[(u64, u64)]) {
         let (ranges, count) = held(set);
         assert_eq!(&ranges[..count], expected);
     }
 
     #[test]
     fn page_sizes_are_powers_of_two_of_at_least_4096() {
-        assert!(DirtyRanges::<4>::new(4096).is_ok());
-        assert!(DirtyRanges::<4>::new(1 << 21).is_ok());
-        assert!(DirtyRanges::<4>::new(2048).is_err());
-        assert!(DirtyRanges::<4>::new(12288).is_err());
-        assert!(DirtyRanges::<4>::new(0).is_err());
+        assert!(DirtyRanges::<[Pages; 4]>::new(4096).is_ok());
+        assert!(DirtyRanges::<[Pages; 4]>::new(1 << 21).is_ok());
+        assert!(DirtyRanges::<[Pages; 4]>::new(2048).is_err());
+        assert!(DirtyRanges::<[Pages; 4]>::new(12288).is_err());
+        assert!(DirtyRanges::<[Pages; 4]>::new(0).is_err());
     }
 
     #[test]
     fn writes_round_out_to_pages_and_merge_when_they_touch() {
-        let mut set = DirtyRanges::<4>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 4]>::new(PAGE).unwrap();
         set.may_write(0x1ffc, 8);
         assert_held(&set, &[(0x1000, 0x2fff)]);
         set.may_write(0x5000, 0);
@@ -353,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_full_set_merges_the_smallest_gap() {
-        let mut set = DirtyRanges::<3>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 3]>::new(PAGE).unwrap();
         set.may_write(0x0, 1);
         set.may_write(0x10000, 1);
         set.may_write(0x12000, 1);
@@ -372,7 +403,7 @@ mod tests {
         );
         assert_eq!(set.merged_pages(), 2);
         // A range before all others.
-        let mut set = DirtyRanges::<2>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 2]>::new(PAGE).unwrap();
         set.may_write(0x10000, 1);
         set.may_write(0x20000, 1);
         set.may_write(0xe000, 1);
@@ -381,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_set_of_one_range_keeps_growing() {
-        let mut set = DirtyRanges::<1>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 1]>::new(PAGE).unwrap();
         set.may_write(0x5000, 1);
         set.may_write(0x1000, 1);
         set.may_write(0x9000, 1);
@@ -391,7 +422,7 @@ mod tests {
 
     #[test]
     fn takes_report_and_clear_the_window_only() {
-        let mut set = DirtyRanges::<4>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 4]>::new(PAGE).unwrap();
         set.may_write(0x1000, 0x4000);
         set.may_write(0x10000, 0x1000);
         let report = Reported::of(&mut set, 0x2000, 0x2000);
@@ -413,7 +444,7 @@ mod tests {
 
     #[test]
     fn a_split_without_a_free_slot_keeps_the_range_whole() {
-        let mut set = DirtyRanges::<2>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 2]>::new(PAGE).unwrap();
         set.may_write(0x0, 0x10000);
         set.may_write(0x20000, 1);
         let report = Reported::of(&mut set, 0x4000, 0x1000);
@@ -428,7 +459,7 @@ mod tests {
 
     #[test]
     fn the_top_of_the_space_neither_overflows_nor_is_lost() {
-        let mut set = DirtyRanges::<4>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 4]>::new(PAGE).unwrap();
         set.may_write(u64::MAX, 1);
         assert_held(&set, &[(u64::MAX - 0xfff, u64::MAX)]);
         // A write past the top wraps to the bottom.
@@ -445,7 +476,7 @@ mod tests {
 
     #[test]
     fn anywhere_holds_the_whole_space_reported_in_two_halves() {
-        let mut set = DirtyRanges::<4>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 4]>::new(PAGE).unwrap();
         set.may_write(0x1000, 1);
         set.anywhere();
         assert_eq!(set.pages(), 1 << 52);
@@ -456,7 +487,7 @@ mod tests {
         let report = Reported::of(&mut set, 0x1000, 0x1000);
         assert_eq!(report.pieces(), &[(0x1000, 0x1000)]);
         assert_held(&set, &[(0, 0xfff), (0x2000, u64::MAX)]);
-        let mut set = DirtyRanges::<4>::new(PAGE).unwrap();
+        let mut set = DirtyRanges::<[Pages; 4]>::new(PAGE).unwrap();
         set.anywhere();
         let report = Reported::of(&mut set, 1, u64::MAX);
         assert_eq!(report.pieces(), &[(0, 1 << 63), (1 << 63, 1 << 63)]);

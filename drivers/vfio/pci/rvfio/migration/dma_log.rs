@@ -28,7 +28,7 @@ use kernel::{
     },
 };
 
-use super::dirty::DirtyRanges;
+use super::dirty::{DirtyRanges, Pages, DEFAULT_RANGES};
 use super::Driver;
 use crate::personality::{self, DmaFault, DmaMemory, Personality};
 use crate::vfio::{DirtyBitmap, MappingTracker, OpenDevice};
@@ -58,8 +58,23 @@ pub(super) struct DmaLog<P: Personality> {
 /// A log being kept.
 struct Active<P: Personality> {
     /// What the device may have written since the last report.
-    dirty: KBox<DirtyRanges>,
+    dirty: DirtyRanges<Slots>,
     tracker: P::Tracker,
+}
+
+/// The heap slots of a log's ranges.
+struct Slots(KVec<Pages>);
+
+impl AsRef<[Pages]> for Slots {
+    fn as_ref(&self) -> &[Pages] {
+        &self.0
+    }
+}
+
+impl AsMut<[Pages]> for Slots {
+    fn as_mut(&mut self) -> &mut [Pages] {
+        &mut self.0
+    }
 }
 
 impl<P: Personality> DmaLog<P> {
@@ -75,11 +90,7 @@ impl<P: Personality> DmaLog<P> {
     }
 
     /// Runs `f` on the log under its mutex, first ending a log a reset ended meanwhile.
-    fn with<R>(
-        &self,
-        mappings: &MappingTracker,
-        f: impl FnOnce(&mut Option<Active<P>>) -> R,
-    ) -> R {
+    fn with<R>(&self, mappings: &MappingTracker, f: impl FnOnce(&mut Option<Active<P>>) -> R) -> R {
         let mut active = self.active.lock();
         if self.reset_pending.swap(false, Ordering::AcqRel) {
             Self::end(&mut active, mappings);
@@ -111,13 +122,13 @@ impl<P: Personality> DmaLog<P> {
             if active.is_some() {
                 return Err(EINVAL);
             }
-            let ranges = DirtyRanges::new(size).map_err(|_| EINVAL)?;
-            let mut dirty = KBox::new(ranges, GFP_KERNEL)?;
+            let slots = KVec::from_elem(Pages::FREE, DEFAULT_RANGES, GFP_KERNEL)?;
+            let mut dirty = DirtyRanges::with_slots(size, Slots(slots)).map_err(|_| EINVAL)?;
             mappings.start_logging()?;
             let tracker = P::start_tracking(
                 &mut EachAccessLocked::new(dev, P::REGS_BAR),
                 &mut Memory(dev),
-                &mut *dirty,
+                &mut dirty,
             );
             *active = Some(Active { dirty, tracker });
             Ok(())
@@ -152,14 +163,24 @@ impl<P: Personality> DmaLog<P> {
         self.with(mappings, |active| {
             let active = active.as_mut().ok_or(EINVAL)?;
             let mut regs = EachAccessLocked::new(dev, P::REGS_BAR);
-            P::may_write(&mut active.tracker, &mut regs, &mut Memory(dev), &mut *active.dirty);
+            P::may_write(
+                &mut active.tracker,
+                &mut regs,
+                &mut Memory(dev),
+                &mut active.dirty,
+            );
             let blind = self.blind.load(Relaxed);
             active.dirty.take(iova, length, |start, len| {
                 if !blind {
                     bitmap.set(start, len)
                 }
             });
-            P::may_write(&mut active.tracker, &mut regs, &mut Memory(dev), &mut *active.dirty);
+            P::may_write(
+                &mut active.tracker,
+                &mut regs,
+                &mut Memory(dev),
+                &mut active.dirty,
+            );
             Ok(())
         })
     }
@@ -179,7 +200,7 @@ impl<P: Personality> DmaLog<P> {
                     &mut active.tracker,
                     &mut EachAccessLocked::new(dev, P::REGS_BAR),
                     &mut Memory(dev),
-                    &mut *active.dirty,
+                    &mut active.dirty,
                     offset,
                     len,
                 );

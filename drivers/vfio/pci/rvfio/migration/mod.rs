@@ -9,8 +9,8 @@
 //! device's [`Personality`] which registers hold the state. This file sequences them under
 //! the lock, and finds a bound device's personality ([`of`]).
 
-mod dma_log;
 pub(crate) mod dirty;
+mod dma_log;
 pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod v1_region;
@@ -32,8 +32,8 @@ use crate::config::pci_caps::read_byte;
 use crate::personality::{self, igb::Igb, ConfigState, Personality};
 use crate::vfio::mmap_rules::{registers_written, TrappedPages};
 use crate::vfio::{
-    dev_warn_ratelimited, DataFd, DataSession, Direction, DirtyBitmap, MappingTracker,
-    OpenDevice, PciConfig, RateLimit, RegionIo, Registers, VfioDeviceOps, BARS,
+    dev_warn_ratelimited, DataFd, DataSession, Direction, DirtyBitmap, MappingTracker, OpenDevice,
+    PciConfig, RateLimit, RegionIo, Registers, VfioDeviceOps, BARS,
 };
 use dma_log::DmaLog;
 use state::{Effects, Features, MigState};
@@ -394,7 +394,8 @@ impl<P: Personality> Migration<P> {
             .0
             .fetch_add(doorbells as u64, Ordering::Relaxed);
         if doorbells > 0 {
-            self.dma_log.written(dev, &self.mappings, offset, len as u64);
+            self.dma_log
+                .written(dev, &self.mappings, offset, len as u64);
         }
     }
 

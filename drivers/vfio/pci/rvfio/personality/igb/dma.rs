@@ -503,7 +503,7 @@ fn handed(
 #[cfg_attr(not(test), kernel::prelude::kunit_tests(rvfio_pci_igb_dma))]
 mod tests {
     use super::*;
-    use crate::migration::dirty::DirtyRanges;
+    use crate::migration::dirty::{DirtyRanges, Pages};
 
     /// Registers, by offset; those never written read 0.
     struct Regs {
@@ -850,7 +850,7 @@ mod tests {
         let (mut regs, mut mem) = (Regs::new(), Memory::new());
         mem.post_all(RX_RING, 0, 3);
         rx_queue(&mut regs, 0, RX_RING, ADVANCED | KIB2, 0, 3);
-        let mut dirty = DirtyRanges::<16>::new(4096).unwrap();
+        let mut dirty = DirtyRanges::<[Pages; 16]>::new(4096).unwrap();
         let mut tracker = Tracker::start(&mut regs, &mut mem, &mut dirty);
         // A report, as the glue makes it: between the read and clear and the second half,
         // the device takes slot 0 and writes its descriptor back, address gone.
