@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Migration through upstream's uAPI, for the tests on libvfio: the v2 state
- * feature and the v1 region's place.
+ * Migration through upstream's uAPI, for the tests on libvfio: device
+ * features, the v2 state feature and the v1 region's place; and the DMA
+ * regions the tests map for the device.
  */
 #ifndef RVFIO_TESTS_MIGRATION_UAPI_H
 #define RVFIO_TESTS_MIGRATION_UAPI_H
@@ -9,25 +10,45 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include <linux/vfio.h>
 
 #include <libvfio.h>
 
-/* VFIO_DEVICE_FEATURE with @payload; returns 0 or the errno. */
+/* VFIO_DEVICE_FEATURE with @payload (up to 64 bytes); returns 0 or the errno. */
 static inline int device_feature(int fd, __u32 flags, void *payload, size_t size)
 {
-	unsigned char buf[sizeof(struct vfio_device_feature) + 16] = { 0 };
+	unsigned char buf[sizeof(struct vfio_device_feature) + 64] = { 0 };
 	struct vfio_device_feature *feature = (void *)buf;
 	int ret;
 
-	VFIO_ASSERT_LE(size, 16);
+	VFIO_ASSERT_LE(size, 64);
 	feature->argsz = sizeof(*feature) + size;
 	feature->flags = flags;
-	memcpy(feature->data, payload, size);
+	if (size)
+		memcpy(feature->data, payload, size);
 	ret = ioctl(fd, VFIO_DEVICE_FEATURE, feature) ? errno : 0;
-	memcpy(payload, feature->data, size);
+	if (size)
+		memcpy(payload, feature->data, size);
 	return ret;
+}
+
+/* A region of @size bytes of anonymous memory, mapped for the device at a fresh IOVA. */
+static inline void region_setup(struct iommu *iommu, struct iova_allocator *allocator,
+				struct dma_region *region, u64 size)
+{
+	region->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	VFIO_ASSERT_NE(region->vaddr, MAP_FAILED);
+	region->iova = iova_allocator_alloc(allocator, size);
+	region->size = size;
+	iommu_map(iommu, region);
+}
+
+static inline void region_teardown(struct iommu *iommu, struct dma_region *region)
+{
+	iommu_unmap(iommu, region);
+	VFIO_ASSERT_EQ(munmap(region->vaddr, region->size), 0);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include <libvfio.h>
 
 #include "kselftest_harness.h"
+#include "migration_uapi.h"
 #include "page_trap.h"
 #include "saving_layout.h"
 
@@ -43,22 +44,6 @@ static const char *igb_bdf, *no_personality_bdf;
 /* The part of the copy region the sources of the copies use. */
 #define SOURCES SZ_16K
 
-/* VFIO_DEVICE_FEATURE with a payload of @size bytes; returns 0 or the errno. */
-static int feature(int fd, __u32 flags, void *payload, size_t size)
-{
-	unsigned char buf[sizeof(struct vfio_device_feature) + 64] = { 0 };
-	struct vfio_device_feature *call = (void *)buf;
-	int ret;
-
-	VFIO_ASSERT_LE(size, 64);
-	call->argsz = sizeof(*call) + size;
-	call->flags = flags;
-	memcpy(call->data, payload, size);
-	ret = ioctl(fd, VFIO_DEVICE_FEATURE, call) ? errno : 0;
-	memcpy(payload, call->data, size);
-	return ret;
-}
-
 /* Starts logging @count ranges at @page_size; returns 0 or the errno. */
 static int log_start(struct vfio_pci_device *device, __u64 page_size,
 		     struct vfio_device_feature_dma_logging_range *ranges, __u32 count)
@@ -69,13 +54,13 @@ static int log_start(struct vfio_pci_device *device, __u64 page_size,
 		.ranges = (__u64)(uintptr_t)ranges,
 	};
 
-	return feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+	return device_feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 		       &control, sizeof(control));
 }
 
 static int log_stop(struct vfio_pci_device *device)
 {
-	return feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+	return device_feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
 		       NULL, 0);
 }
 
@@ -90,7 +75,7 @@ static int log_report(struct vfio_pci_device *device, __u64 iova, __u64 length, 
 	};
 
 	memset(bitmap, 0, (length / PAGE + 63) / 64 * 8);
-	return feature(device->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+	return device_feature(device->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
 		       &report, sizeof(report));
 }
 
@@ -102,24 +87,7 @@ static bool page_set(const __u64 *bitmap, __u64 page)
 /* PROBE for feature @index with the operation @op it supports (GET or SET). */
 static int probe(struct vfio_pci_device *device, __u32 index, __u32 op)
 {
-	return feature(device->fd, VFIO_DEVICE_FEATURE_PROBE | op | index, NULL, 0);
-}
-
-/* A region of @size bytes mapped for the device at a fresh IOVA. */
-static void region_setup(struct iommu *iommu, struct iova_allocator *allocator,
-			 struct dma_region *region, u64 size)
-{
-	region->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	VFIO_ASSERT_NE(region->vaddr, MAP_FAILED);
-	region->iova = iova_allocator_alloc(allocator, size);
-	region->size = size;
-	iommu_map(iommu, region);
-}
-
-static void region_teardown(struct iommu *iommu, struct dma_region *region)
-{
-	iommu_unmap(iommu, region);
-	VFIO_ASSERT_EQ(munmap(region->vaddr, region->size), 0);
+	return device_feature(device->fd, VFIO_DEVICE_FEATURE_PROBE | op | index, NULL, 0);
 }
 
 FIXTURE(dma_log) {

@@ -109,23 +109,6 @@ static __u64 wait_msi(struct vfio_pci_device *device)
 	return msis(device);
 }
 
-static void region_setup(struct iommu *iommu, struct iova_allocator *allocator,
-			 struct dma_region *region, u64 size)
-{
-	region->vaddr = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	VFIO_ASSERT_NE(region->vaddr, MAP_FAILED);
-	region->iova = iova_allocator_alloc(allocator, size);
-	region->size = size;
-	iommu_map(iommu, region);
-}
-
-static void region_teardown(struct iommu *iommu, struct dma_region *region)
-{
-	iommu_unmap(iommu, region);
-	VFIO_ASSERT_EQ(munmap(region->vaddr, region->size), 0);
-}
-
 /*
  * The helpers below take the fixture as the type FIXTURE(migration) defines,
  * struct _test_data_migration (FIXTURE_DATA(migration) in the harness).
