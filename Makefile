@@ -41,7 +41,7 @@ modules:
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml
 
-# The long form of the fuzz campaign make check runs for 40 s a target.
+# The long form of the fuzz campaign make check runs for 30 s a target.
 FUZZ_SECONDS ?= 600
 fuzz:
 	set -e; for target in config_walk stream_decode dma_log; do \
