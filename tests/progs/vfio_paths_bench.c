@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_paths_bench: the cost of every path a VMM uses on a device bound to
+ * rvfio-pci, beside the same path on its twin bound to the in-tree vfio-pci,
+ * in the same run. A benchmark: it prints figures and fails only when an
+ * operation fails, never on a time.
+ *
+ *   vfio_paths_bench RVFIO_BDF VFIO_PCI_BDF [ROUNDS]
+ *
+ * Plain ioctls, so that the two ways of opening a device are explicit: the
+ * cdev bound to an iommufd, and the group in a type1 container. Each round
+ * takes one sample of every path on each device, the rvfio-pci device first
+ * and then its twin (ABAB), after one warm-up round that is not counted. A
+ * sample of a cheap path times a batch of calls and divides. Prints, for each
+ * path, "BENCH <path> rvfio-pci median X us (p10 A, p90 B), vfio-pci median
+ * Y us (p10 C, p90 D), ratio X/Y".
+ *
+ * The device is an igb (82576); what the BAR 0 paths touch is harmless:
+ *  - reads of 4 bytes: STATUS (0x0008), read-only, no side effect;
+ *  - 4 KiB reads and writes, and writes of 4 bytes: the packet buffer memory
+ *    (PBM, 0x10000), plain storage that an idle device does not use, written
+ *    back with what was read from it when the device was opened. The
+ *    registers below it are no good for a 4 KiB access: statistics clear on
+ *    read (0x4000), the software semaphore is taken on read (SWSM, 0x5b50),
+ *    and interrupt causes clear on read or write (ICR, EICR).
+ * The config write writes back the command register's value, with zero in
+ * the status register above it (its error bits are write-one-to-clear).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+#include <linux/rvfio.h>
+
+#define DEFAULT_ROUNDS 20
+#define MAX_ROUNDS 200
+
+#define IGB_STATUS 0x0008
+#define IGB_PBM 0x10000
+#define SCRATCH_SIZE 4096
+#define CONFIG_SIZE 4096
+
+/* Room for a region info and its capability chain. */
+#define REGION_INFO_MAX 4096
+
+struct dev {
+	const char *bdf;
+	const char *driver;
+	int ours;			/* bound to rvfio-pci */
+	char cdev[64];			/* /dev/vfio/devices/vfioN */
+	char group[64];			/* /dev/vfio/N */
+	int iommufd;
+	__u32 ioas;
+	int fd;				/* open for the paths on an open device */
+	__u64 config_offset, config_size;
+	__u64 bar_offset, bar_size;
+	__u32 region_info_argsz;	/* BAR 0's info with its chain */
+	__u32 command;			/* config write: the value written back */
+	__u32 scratch[SCRATCH_SIZE / 4];	/* PBM as read at open */
+};
+
+struct path {
+	const char *name;
+	int batch;			/* calls per sample */
+	int ours_only;			/* rvfio-pci's own feature */
+	int closed;			/* runs on a closed device */
+	void (*run)(struct dev *d);
+};
+
+static void die(const char *bdf, const char *what)
+{
+	fprintf(stderr, "vfio_paths_bench: %s: %s: %s\n", bdf, what, strerror(errno));
+	exit(1);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int compare(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The @p-th percentile of @count sorted samples, interpolated between ranks. */
+static double percentile(const double *sorted, int count, int p)
+{
+	double rank = (count - 1) * p / 100.0;
+	int low = (int)rank;
+
+	if (low + 1 >= count)
+		return sorted[count - 1];
+	return sorted[low] + (rank - low) * (sorted[low + 1] - sorted[low]);
+}
+
+/* The basename of what sysfs link @link of @bdf points to, in @out. */
+static void sysfs_link(const char *bdf, const char *link, char *out, size_t size)
+{
+	char path[256], target[256];
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, link);
+	len = readlink(path, target, sizeof(target) - 1);
+	if (len < 0)
+		die(bdf, path);
+	target[len] = '\0';
+	snprintf(out, size, "%s", basename(target));
+}
+
+/* The cdev of @bdf: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
+static void find_cdev(struct dev *d)
+{
+	char path[256], name[32] = "";
+	int n;
+
+	for (n = 0; n < 1024 && !name[0]; n++) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev/vfio%d",
+			 d->bdf, n);
+		if (!access(path, F_OK))
+			snprintf(name, sizeof(name), "vfio%d", n);
+	}
+	if (!name[0]) {
+		errno = ENOENT;
+		die(d->bdf, "no vfio-dev/vfioN in sysfs");
+	}
+	snprintf(d->cdev, sizeof(d->cdev), "/dev/vfio/devices/%s", name);
+}
+
+static void region_info(struct dev *d, __u32 index, __u64 *offset, __u64 *size)
+{
+	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
+
+	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &info))
+		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO");
+	*offset = info.offset;
+	*size = info.size;
+}
+
+static void pread_all(struct dev *d, void *buf, size_t size, __u64 offset)
+{
+	if (pread(d->fd, buf, size, offset) != (ssize_t)size)
+		die(d->bdf, "pread");
+}
+
+static void pwrite_all(struct dev *d, const void *buf, size_t size, __u64 offset)
+{
+	if (pwrite(d->fd, buf, size, offset) != (ssize_t)size)
+		die(d->bdf, "pwrite");
+}
+
+/* Opens @d's cdev, bound to its iommufd and attached to its IOAS. */
+static int cdev_open(struct dev *d)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind), .iommufd = d->iommufd,
+	};
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = sizeof(attach), .pt_id = d->ioas,
+	};
+	int fd = open(d->cdev, O_RDWR);
+
+	if (fd < 0)
+		die(d->bdf, d->cdev);
+	if (ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		die(d->bdf, "VFIO_DEVICE_BIND_IOMMUFD");
+	if (ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		die(d->bdf, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	return fd;
+}
+
+/* Opens @d for the paths on an open device and learns its layout. */
+static void open_device(struct dev *d)
+{
+	struct vfio_region_info info = {
+		.argsz = sizeof(info), .index = VFIO_PCI_BAR0_REGION_INDEX,
+	};
+	__u32 dword;
+
+	d->fd = cdev_open(d);
+	region_info(d, VFIO_PCI_CONFIG_REGION_INDEX, &d->config_offset, &d->config_size);
+	region_info(d, VFIO_PCI_BAR0_REGION_INDEX, &d->bar_offset, &d->bar_size);
+	if (d->config_size > CONFIG_SIZE)
+		d->config_size = CONFIG_SIZE;
+	if (d->bar_size < IGB_PBM + SCRATCH_SIZE) {
+		errno = EINVAL;
+		die(d->bdf, "BAR 0 too small for an igb");
+	}
+	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &info))
+		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0)");
+	d->region_info_argsz = info.argsz;
+	if (d->region_info_argsz > REGION_INFO_MAX) {
+		errno = E2BIG;
+		die(d->bdf, "BAR 0's capability chain");
+	}
+	pread_all(d, &dword, sizeof(dword), d->config_offset + PCI_COMMAND);
+	d->command = dword & 0xffff;
+	pread_all(d, d->scratch, sizeof(d->scratch), d->bar_offset + IGB_PBM);
+}
+
+static void close_device(struct dev *d)
+{
+	close(d->fd);
+	d->fd = -1;
+}
+
+static void config_read(struct dev *d)
+{
+	__u32 id;
+
+	pread_all(d, &id, sizeof(id), d->config_offset + PCI_VENDOR_ID);
+}
+
+static void config_write(struct dev *d)
+{
+	pwrite_all(d, &d->command, sizeof(d->command), d->config_offset + PCI_COMMAND);
+}
+
+static void config_scan(struct dev *d)
+{
+	__u32 dword;
+	__u64 at;
+
+	for (at = 0; at < d->config_size; at += sizeof(dword))
+		pread_all(d, &dword, sizeof(dword), d->config_offset + at);
+}
+
+static void bar_read4(struct dev *d)
+{
+	__u32 status;
+
+	pread_all(d, &status, sizeof(status), d->bar_offset + IGB_STATUS);
+}
+
+static void bar_write4(struct dev *d)
+{
+	pwrite_all(d, d->scratch, sizeof(d->scratch[0]), d->bar_offset + IGB_PBM);
+}
+
+static void bar_read4k(struct dev *d)
+{
+	static __u32 buf[SCRATCH_SIZE / 4];
+
+	pread_all(d, buf, sizeof(buf), d->bar_offset + IGB_PBM);
+}
+
+static void bar_write4k(struct dev *d)
+{
+	pwrite_all(d, d->scratch, sizeof(d->scratch), d->bar_offset + IGB_PBM);
+}
+
+static void bar_mmap(struct dev *d)
+{
+	__u32 *bar;
+	void *map;
+
+	map = mmap(NULL, d->bar_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
+		   d->bar_offset);
+	if (map == MAP_FAILED)
+		die(d->bdf, "mmap(BAR 0)");
+	bar = map;
+	/* The first touch: a load the compiler must make (it faults the page in). */
+	(void)__atomic_load_n(&bar[IGB_STATUS / 4], __ATOMIC_RELAXED);
+	if (munmap(map, d->bar_size))
+		die(d->bdf, "munmap(BAR 0)");
+}
+
+static void get_region_info(struct dev *d)
+{
+	static __u64 buf[REGION_INFO_MAX / 8];
+	struct vfio_region_info *info = (void *)buf;
+
+	info->argsz = d->region_info_argsz;
+	info->index = VFIO_PCI_BAR0_REGION_INDEX;
+	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, info))
+		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0, chain)");
+}
+
+/* vfio-pci has no migration: its answer, ENOTTY, is the path measured. */
+static void probe_migration(struct dev *d)
+{
+	struct vfio_device_feature feature = {
+		.argsz = sizeof(feature),
+		.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+	};
+
+	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, &feature) && (d->ours || errno != ENOTTY))
+		die(d->bdf, "VFIO_DEVICE_FEATURE(PROBE MIG_DEVICE_STATE)");
+}
+
+static void get_pasid_ats(struct dev *d)
+{
+	static __u64 buf[(sizeof(struct vfio_device_feature) +
+			  RVFIO_PCI_PASID_ATS_MAX_SIZE + 7) / 8];
+	struct vfio_device_feature *feature = (void *)buf;
+
+	/* flags and reserved, the input fields, must be zero. */
+	memset(buf, 0, sizeof(struct vfio_device_feature) +
+	       sizeof(struct rvfio_device_feature_pci_pasid_ats));
+	feature->argsz = sizeof(struct vfio_device_feature) + RVFIO_PCI_PASID_ATS_MAX_SIZE;
+	feature->flags = VFIO_DEVICE_FEATURE_GET | RVFIO_DEVICE_FEATURE_PCI_PASID_ATS;
+	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, feature))
+		die(d->bdf, "VFIO_DEVICE_FEATURE(GET PCI_PASID_ATS)");
+}
+
+static void reset(struct dev *d)
+{
+	if (ioctl(d->fd, VFIO_DEVICE_RESET))
+		die(d->bdf, "VFIO_DEVICE_RESET");
+}
+
+/* Open, bind to the iommufd, attach to the IOAS, close. */
+static void open_cdev(struct dev *d)
+{
+	close(cdev_open(d));
+}
+
+/* A container, the group in it, type1v2, the device fd; then all closed. */
+static void open_group(struct dev *d)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	int container, group, fd;
+
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		die(d->bdf, "/dev/vfio/vfio");
+	group = open(d->group, O_RDWR);
+	if (group < 0)
+		die(d->bdf, d->group);
+	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status))
+		die(d->bdf, "VFIO_GROUP_GET_STATUS");
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		errno = EPERM;
+		die(d->bdf, "group not viable");
+	}
+	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
+		die(d->bdf, "VFIO_GROUP_SET_CONTAINER");
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		die(d->bdf, "VFIO_SET_IOMMU(TYPE1v2)");
+	fd = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
+	if (fd < 0)
+		die(d->bdf, "VFIO_GROUP_GET_DEVICE_FD");
+	close(fd);
+	close(group);
+	close(container);
+}
+
+static const struct path paths[] = {
+	{ "config read 4 B",		64, 0, 0, config_read },
+	{ "config write 4 B",		64, 0, 0, config_write },
+	{ "config scan 4 KiB",		1, 0, 0, config_scan },
+	{ "BAR0 read 4 B",		64, 0, 0, bar_read4 },
+	{ "BAR0 write 4 B",		64, 0, 0, bar_write4 },
+	{ "BAR0 read 4 KiB",		1, 0, 0, bar_read4k },
+	{ "BAR0 write 4 KiB",		1, 0, 0, bar_write4k },
+	{ "BAR0 mmap+touch+munmap",	8, 0, 0, bar_mmap },
+	{ "GET_REGION_INFO BAR0+caps",	64, 0, 0, get_region_info },
+	{ "FEATURE PROBE migration",	64, 0, 0, probe_migration },
+	{ "FEATURE GET PASID/ATS",	64, 1, 0, get_pasid_ats },
+	{ "DEVICE_RESET",		1, 0, 0, reset },
+	{ "open+close cdev/iommufd",	1, 0, 1, open_cdev },
+	{ "open+close group/type1",	1, 0, 1, open_group },
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NR_PATHS ARRAY_SIZE(paths)
+
+static double samples[NR_PATHS][2][MAX_ROUNDS];
+
+static void setup(struct dev *d, const char *bdf, const char *driver, int ours)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char bound[64], group[32];
+
+	d->bdf = bdf;
+	d->driver = driver;
+	d->ours = ours;
+	d->fd = -1;
+	sysfs_link(bdf, "driver", bound, sizeof(bound));
+	if (strcmp(bound, driver)) {
+		fprintf(stderr, "vfio_paths_bench: %s is bound to %s, not %s\n", bdf, bound,
+			driver);
+		exit(1);
+	}
+	sysfs_link(bdf, "iommu_group", group, sizeof(group));
+	snprintf(d->group, sizeof(d->group), "/dev/vfio/%s", group);
+	find_cdev(d);
+	d->iommufd = open("/dev/iommu", O_RDWR);
+	if (d->iommufd < 0)
+		die(bdf, "/dev/iommu");
+	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		die(bdf, "IOMMU_IOAS_ALLOC");
+	d->ioas = alloc.out_ioas_id;
+}
+
+/* One sample of path @p on @d, in microseconds per call. */
+static double sample(const struct path *p, struct dev *d)
+{
+	double start = now_us();
+	int i;
+
+	for (i = 0; i < p->batch; i++)
+		p->run(d);
+	return (now_us() - start) / p->batch;
+}
+
+/*
+ * One round: each path on the rvfio-pci device, then on its twin. The paths
+ * on an open device first, then those that open and close it themselves (a
+ * cdev and a group cannot both have the device open).
+ */
+static void round_of(struct dev *devs, int round)
+{
+	unsigned int p;
+	int k;
+
+	for (k = 0; k < 2; k++)
+		open_device(&devs[k]);
+	for (p = 0; p < NR_PATHS; p++) {
+		if (paths[p].closed)
+			continue;
+		for (k = 0; k < 2; k++)
+			if (!paths[p].ours_only || devs[k].ours)
+				samples[p][k][round] = sample(&paths[p], &devs[k]);
+	}
+	for (k = 0; k < 2; k++)
+		close_device(&devs[k]);
+	for (p = 0; p < NR_PATHS; p++) {
+		if (!paths[p].closed)
+			continue;
+		for (k = 0; k < 2; k++)
+			samples[p][k][round] = sample(&paths[p], &devs[k]);
+	}
+}
+
+static void report(const struct path *p, double (*s)[MAX_ROUNDS], int rounds)
+{
+	double ours, theirs;
+
+	qsort(s[0], rounds, sizeof(double), compare);
+	ours = percentile(s[0], rounds, 50);
+	printf("BENCH %-26s rvfio-pci median %10.2f us (p10 %10.2f, p90 %10.2f), ", p->name,
+	       ours, percentile(s[0], rounds, 10), percentile(s[0], rounds, 90));
+	if (p->ours_only) {
+		printf("vfio-pci %-45s ratio %7s\n", "(no such feature)", "-");
+		return;
+	}
+	qsort(s[1], rounds, sizeof(double), compare);
+	theirs = percentile(s[1], rounds, 50);
+	printf("vfio-pci median %10.2f us (p10 %10.2f, p90 %10.2f), ratio %7.4f\n", theirs,
+	       percentile(s[1], rounds, 10), percentile(s[1], rounds, 90), ours / theirs);
+}
+
+int main(int argc, char *argv[])
+{
+	int rounds = argc > 3 ? atoi(argv[3]) : DEFAULT_ROUNDS;
+	struct dev *devs;
+	unsigned int p;
+	int i;
+
+	if (argc < 3 || argc > 4 || rounds < 1 || rounds > MAX_ROUNDS) {
+		fprintf(stderr, "usage: %s RVFIO_BDF VFIO_PCI_BDF [ROUNDS 1-%d]\n", argv[0],
+			MAX_ROUNDS);
+		return 2;
+	}
+	devs = calloc(2, sizeof(*devs));
+	if (!devs)
+		die(argv[1], "calloc");
+	setup(&devs[0], argv[1], "rvfio-pci", 1);
+	setup(&devs[1], argv[2], "vfio-pci", 0);
+
+	/* A warm-up round, not counted: caches, first faults, lazy setup. */
+	round_of(devs, 0);
+	for (i = 0; i < rounds; i++)
+		round_of(devs, i);
+
+	printf("BENCH %d rounds, rvfio-pci %s, vfio-pci %s; us per call\n", rounds,
+	       argv[1], argv[2]);
+	for (p = 0; p < NR_PATHS; p++)
+		report(&paths[p], samples[p], rounds);
+	return 0;
+}
