@@ -375,14 +375,11 @@ TEST_F(dma_log, close_ends_logging)
 	vfio_pci_driver_init(self->device);
 }
 
-/*
- * Through an iommufd the driver cannot read descriptors: the device offers no
- * DMA logging there, as under vfio-pci, so a VMM does not count on it.
- */
-TEST(dma_log_not_offered_through_iommufd)
+/* Opens @bdf through an iommufd (its cdev) and checks it offers no DMA logging. */
+static void assert_no_logging_offered(struct __test_metadata *_metadata, const char *bdf)
 {
 	struct iommu *iommu = iommu_init(MODE_IOMMUFD);
-	struct vfio_pci_device *device = vfio_pci_device_init(igb_bdf, iommu);
+	struct vfio_pci_device *device = vfio_pci_device_init(bdf, iommu);
 
 	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
 				VFIO_DEVICE_FEATURE_SET));
@@ -392,22 +389,21 @@ TEST(dma_log_not_offered_through_iommufd)
 	iommu_cleanup(iommu);
 }
 
+/*
+ * Through an iommufd the driver cannot read descriptors: the device offers no
+ * DMA logging there, as under vfio-pci, so a VMM does not count on it.
+ */
+TEST(dma_log_not_offered_through_iommufd)
+{
+	assert_no_logging_offered(_metadata, igb_bdf);
+}
+
 /* A device without a personality offers no DMA logging, as under vfio-pci. */
 TEST(no_personality_no_logging)
 {
-	struct iommu *iommu;
-	struct vfio_pci_device *device;
-
 	if (!no_personality_bdf)
 		SKIP(return, "no device without a personality given");
-	iommu = iommu_init(MODE_IOMMUFD);
-	device = vfio_pci_device_init(no_personality_bdf, iommu);
-	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
-				VFIO_DEVICE_FEATURE_SET));
-	ASSERT_EQ(ENOTTY, probe(device, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-				VFIO_DEVICE_FEATURE_GET));
-	vfio_pci_device_cleanup(device);
-	iommu_cleanup(iommu);
+	assert_no_logging_offered(_metadata, no_personality_bdf);
 }
 
 int main(int argc, char *argv[])

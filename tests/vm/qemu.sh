@@ -112,7 +112,20 @@ wait_status() {
 		sleep 0.2
 	done
 	echo "$vm: $query still says '$status': $reply"
+	qemu_threads "$vm"
 	return 1
+}
+
+# qemu_threads NAME: where each thread of that QEMU is, in the kernel and out:
+# what a wait that never ended leaves to find its cause by.
+qemu_threads() {
+	local task
+	for task in /proc/"$(cat /tmp/"$1".pid)"/task/*; do
+		echo "$1: thread ${task##*/} $(cat "$task"/comm)," \
+			"$(sed -n 's/^State:\t//p' "$task"/status), in $(cat "$task"/wchan)"
+		sed "s/^/$1:   /" "$task"/stack
+	done
+	qmp "$1" '{"execute":"human-monitor-command","arguments":{"command-line":"info migrate"}}'
 }
 
 arcs() { # BDF: the driver's count of every migration arc the device took
@@ -396,8 +409,13 @@ dirty_precopy() {
 	check "${tag}_incoming" qmp dst '{"execute":"migrate-incoming","arguments":{"uri":"unix:/tmp/mig.sock"}}'
 	check "${tag}_migrate" qmp src '{"execute":"migrate","arguments":{"uri":"unix:/tmp/mig.sock"}}'
 	check "${tag}_frames_during_precopy" "$igb" precopy-send /tmp/src.qt $SA 24 /tmp/src.mon
+	# Let go with the bandwidth QEMU may count on at the switchover given: its
+	# own estimate is what it sent in the last 100 ms, which falls to nothing
+	# once the held-back pass is over and memory is clean, and then the
+	# device's stop-copy data never fits the downtime limit (seen: "active"
+	# for 300 s, thousands of dirty syncs, nothing remaining).
 	check "${tag}_let_go" qmp src \
-		'{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":1073741824,"downtime-limit":300}}'
+		'{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":1073741824,"avail-switchover-bandwidth":1073741824,"downtime-limit":300}}'
 	check "${tag}_completed" wait_status src query-migrate completed
 	report_migration "$tag" src
 	check "${tag}_destination_runs" wait_status dst query-status running
@@ -407,7 +425,8 @@ dirty_precopy() {
 			$igb post /tmp/dst.qt $SA 8 && $igb send /tmp/dst.qt $SA 8 &&
 			$igb check /tmp/dst.qt $SA"
 	else
-		check "${tag}_destination_misses_frames" sh -c "! $igb verify /tmp/dst.qt $SA"
+		check "${tag}_destination_misses_frames" sh -c \
+			"$igb verify /tmp/dst.qt $SA 2>&1 | grep -e 'not written back' -e 'differs'"
 	fi
 	qemu_quit src
 	qemu_quit dst

@@ -185,20 +185,21 @@ impl migration::Driver for RvfioPci {
     }
 }
 
-/// The hiding of the device's physical PASID capability, if it has one.
+/// The hiding of the device's physical PASID capability, if it has one: planned from the
+/// core's view of config space, which the core builds as the device opens.
 fn pasid_hiding(dev: &vfio::OpenDevice<'_, RvfioPci>) -> Option<PasidHiding> {
     let pasid = dev.data().caps.pasid?;
     PasidHiding::new(&dev.core_config(), pasid.offset)
 }
 
-/// Runs `f` on config space as the user sees it: the core's view with the PASID hidden.
+/// Runs `f` on config space as the user sees it: the core's view with the PASID hidden, as
+/// planned when the device opened.
 fn with_user_view<R>(
     dev: &vfio::OpenDevice<'_, RvfioPci>,
     f: impl FnOnce(&UserView<'_, vfio::CoreConfig<'_>>) -> R,
 ) -> R {
     let below = dev.core_config();
-    let hiding = pasid_hiding(dev);
-    f(&UserView::new(&below, hiding))
+    f(&UserView::new(&below, dev.config_filter().copied()))
 }
 
 /// Answers `RVFIO_DEVICE_FEATURE_PCI_PASID_ATS` (see `Documentation/uapi.rst`).

@@ -152,6 +152,16 @@ mod reg {
     pub(super) const LEGACY_TDBAL0: u32 = 0x3800;
     pub(super) const LEGACY_QUEUES: u32 = 4;
     pub(super) const LEGACY_STRIDE: u32 = 0x100;
+
+    /// The offset of `register` (an offset inside a queue's block) of receive queue `queue`.
+    pub(super) const fn rx(queue: u32, register: u32) -> u32 {
+        RDBAL0 + queue * QUEUE_STRIDE + register
+    }
+
+    /// The offset of `register` of transmit queue `queue`.
+    pub(super) const fn tx(queue: u32, register: u32) -> u32 {
+        TDBAL0 + queue * QUEUE_STRIDE + register
+    }
 }
 
 /// The BAR that holds the device's registers, the doorbells among them.
@@ -343,7 +353,7 @@ pub(crate) fn unquiesce(regs: &mut impl Registers, held: &Held) {
     regs.write32(reg::RCTL, held.rctl);
     regs.write32(reg::TCTL, held.tctl);
     for queue in 0..QUEUES {
-        let tail = reg::TDBAL0 + queue * reg::QUEUE_STRIDE + reg::DT;
+        let tail = reg::tx(queue, reg::DT);
         let value = regs.read32(tail);
         regs.write32(tail, value);
     }
@@ -418,16 +428,8 @@ fn plain_and_queue_offsets() -> impl Iterator<Item = u32> {
     let plain = PLAIN
         .iter()
         .flat_map(|&(first, count)| (0..count).map(move |i| first + 4 * i));
-    let rx = (0..QUEUES).flat_map(|q| {
-        RX_QUEUE
-            .iter()
-            .map(move |r| reg::RDBAL0 + q * reg::QUEUE_STRIDE + r)
-    });
-    let tx = (0..QUEUES).flat_map(|q| {
-        TX_QUEUE
-            .iter()
-            .map(move |r| reg::TDBAL0 + q * reg::QUEUE_STRIDE + r)
-    });
+    let rx = (0..QUEUES).flat_map(|q| RX_QUEUE.iter().map(move |&r| reg::rx(q, r)));
+    let tx = (0..QUEUES).flat_map(|q| TX_QUEUE.iter().map(move |&r| reg::tx(q, r)));
     plain.chain(rx).chain(tx)
 }
 

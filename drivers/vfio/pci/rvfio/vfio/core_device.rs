@@ -3,7 +3,7 @@
 //! A `vfio_pci_core_device` carrying a variant driver's private data, and the
 //! `vfio_device_ops` built for it from a [`VfioDeviceOps`] implementation.
 
-use core::{marker::PhantomData, mem::ManuallyDrop};
+use core::{cell::UnsafeCell, marker::PhantomData, mem::ManuallyDrop};
 
 use kernel::{
     bindings,
@@ -63,7 +63,9 @@ pub(crate) trait VfioDeviceOps: Sized + 'static {
     type ConfigFilter: ConfigFilter;
 
     /// The device's [`VfioDeviceOps::ConfigFilter`], if its view departs from the core's.
-    /// Consulted on every access to the config region.
+    /// Asked once, as the first user opens the device (the core's view of config space is
+    /// built then and does not change while it is open); the VFIO layer keeps the answer for
+    /// every access to the config region until the last user closes the device.
     fn config_filter(_dev: &OpenDevice<'_, Self>) -> Option<Self::ConfigFilter> {
         None
     }
@@ -93,13 +95,18 @@ pub(crate) trait VfioDeviceOps: Sized + 'static {
 /// - `core` is at offset 0 and `core.vdev` at offset 0 of `core`, so a pointer to the
 ///   `vfio_device` is a pointer to `Self` (the layout `_vfio_alloc_device` requires).
 /// - Every `CoreDevice` is allocated by `_vfio_alloc_device` with [`CoreDevice::OPS`], and
-///   `data` is initialised from the ops' `init` until their `release`.
+///   `data` and `config_filter` are initialised from the ops' `init` until their `release`.
+/// - `config_filter` is written only by `open_device` and `close_device`, under the device
+///   set's lock, while no fd of the device exists that could read it; it is `None` while the
+///   device is closed.
 #[repr(C)]
 #[pin_data]
 pub(crate) struct CoreDevice<T: VfioDeviceOps> {
     core: Opaque<vfio::vfio_pci_core_device>,
     #[pin]
     data: T::Data,
+    /// `T`'s config filter while the device is open, asked once as it opens.
+    config_filter: UnsafeCell<Option<T::ConfigFilter>>,
 }
 
 impl<T: VfioDeviceOps> CoreDevice<T> {
@@ -225,6 +232,9 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
             return ret;
         }
         let this = vdev.cast::<Self>();
+        // SAFETY: `config_filter` lies inside the allocation, uninitialised; the device is not
+        // registered yet, so nothing reads it.
+        unsafe { (&raw mut (*this).config_filter).write(UnsafeCell::new(None)) };
         // SAFETY: The core init above set `pdev` to the device's valid parent PCI device,
         // which outlives its VFIO device.
         let config = unsafe { PciConfig::new((*(*this).core.get()).pdev) };
@@ -244,6 +254,8 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
                 0
             }
             Err(err) => {
+                // SAFETY: Initialised above; VFIO calls no release after a failed init.
+                unsafe { core::ptr::drop_in_place(&raw mut (*this).config_filter) };
                 // SAFETY: Undoes `vfio_pci_core_init_dev`; VFIO calls no release after a
                 // failed init.
                 unsafe { vfio::vfio_pci_core_release_dev(vdev) };
@@ -258,8 +270,12 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
     /// goes away.
     unsafe extern "C" fn release_callback(vdev: *mut vfio::vfio_device) {
         let this = vdev.cast::<Self>();
-        // SAFETY: `init` succeeded, so `data` is initialised; nothing uses it any more.
-        unsafe { core::ptr::drop_in_place(&raw mut (*this).data) };
+        // SAFETY: `init` succeeded, so `data` and `config_filter` are initialised; nothing
+        // uses them any more.
+        unsafe {
+            core::ptr::drop_in_place(&raw mut (*this).data);
+            core::ptr::drop_in_place(&raw mut (*this).config_filter);
+        }
         // SAFETY: Tears down what `vfio_pci_core_init_dev` set up, once.
         unsafe { vfio::vfio_pci_core_release_dev(vdev) };
     }
@@ -272,9 +288,15 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         let dev = unsafe { &*vdev.cast::<Self>() };
         from_result(|| {
             T::open_device(Opening { dev })?;
+            // SAFETY: `T::open_device` succeeded, so the core enabled the device.
+            let filter = T::config_filter(&unsafe { OpenDevice::new(dev) });
             // SAFETY: The first user is opening the device, under the device set's lock:
-            // no fd of it exists yet that could call a logging feature concurrently.
-            unsafe { (*vdev).log_ops = dev.log_ops() };
+            // no fd of it exists yet that could read the filter or call a logging feature
+            // concurrently (type invariant).
+            unsafe {
+                *dev.config_filter.get() = filter;
+                (*vdev).log_ops = dev.log_ops();
+            }
             Ok(0)
         })
     }
@@ -307,8 +329,12 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         // SAFETY: The device is still open until the core's close below.
         let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
         T::close_device(&dev);
-        // SAFETY: The last fd of the device is going: nothing calls a logging feature.
-        unsafe { (*vdev).log_ops = core::ptr::null() };
+        // SAFETY: The last fd of the device is going, under the device set's lock: nothing
+        // reads the filter or calls a logging feature (type invariant).
+        unsafe {
+            *dev.dev.config_filter.get() = None;
+            (*vdev).log_ops = core::ptr::null();
+        }
         // SAFETY: The arguments are VFIO's, passed on.
         unsafe { vfio::vfio_pci_core_close_device(vdev) };
     }
@@ -362,18 +388,21 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
     ///
     /// # Safety
     ///
-    /// `vdev` must be an open device of this driver and `ppos` a valid file position.
-    unsafe fn config_hiding_at(
+    /// `vdev` must be an open device of this driver, open for `'a`, and `ppos` a valid file
+    /// position.
+    unsafe fn config_hiding_at<'a>(
         vdev: *mut vfio::vfio_device,
         ppos: *mut bindings::loff_t,
         count: usize,
-    ) -> Option<(u32, T::ConfigFilter)> {
-        // SAFETY: The device is open, so it is a live `Self` whose core is enabled.
-        let dev = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+    ) -> Option<(u32, &'a T::ConfigFilter)> {
+        // SAFETY: The device is open for `'a`, as this function requires, so it is a live
+        // `Self` whose core is enabled.
+        let dev: OpenDevice<'a, T> = unsafe { OpenDevice::new(&*vdev.cast::<Self>()) };
+        let filter = dev.config_filter()?;
         // SAFETY: `ppos` is valid, as this function requires.
         let pos = unsafe { *ppos };
         let offset = config_access::config_offset(&dev.physical_config(), pos, count)?;
-        Some((offset, T::config_filter(&dev)?))
+        Some((offset, filter))
     }
 
     /// # Safety
@@ -390,7 +419,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         match hiding {
             // SAFETY: The arguments are VFIO's; `offset` is where `pos` lands in config space.
             Some((offset, hiding)) => unsafe {
-                config_access::read(&hiding, offset, vdev, buf, count, ppos)
+                config_access::read(hiding, offset, vdev, buf, count, ppos)
             },
             // SAFETY: The arguments are VFIO's, passed on unchanged.
             None => unsafe { vfio::vfio_pci_core_read(vdev, buf, count, ppos) },
@@ -411,7 +440,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         match hiding {
             // SAFETY: The arguments are VFIO's; `offset` is where `pos` lands in config space.
             Some((offset, hiding)) => unsafe {
-                config_access::write(&hiding, offset, vdev, buf, count, ppos)
+                config_access::write(hiding, offset, vdev, buf, count, ppos)
             },
             None => {
                 // SAFETY: `ppos` is VFIO's valid file position; read before the core moves it.
@@ -451,6 +480,13 @@ impl<'a, T: VfioDeviceOps> OpenDevice<'a, T> {
     /// The driver's private data for the device.
     pub(crate) fn data(&self) -> &T::Data {
         &self.dev.data
+    }
+
+    /// The driver's config filter, as it answered when the device opened.
+    pub(crate) fn config_filter(&self) -> Option<&'a T::ConfigFilter> {
+        // SAFETY: By the type invariant the device is open for `'a`; by `CoreDevice`'s, the
+        // filter is written only while no fd of it exists, so it does not change for `'a`.
+        unsafe { (*self.dev.config_filter.get()).as_ref() }
     }
 
     fn pdev(&self) -> *mut bindings::pci_dev {

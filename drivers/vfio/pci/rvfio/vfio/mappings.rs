@@ -102,12 +102,7 @@ impl MappingTracker {
     /// then on no such mapping can be made, until [`MappingTracker::set_saving`] says the
     /// device is not saving any more.
     pub(crate) fn start_saving(&self) -> Result {
-        let mut inner = self.inner.lock();
-        if inner.conflicting(&self.trapped) {
-            return Err(EBUSY);
-        }
-        inner.saving = true;
-        Ok(())
+        self.start_trapping(|inner| &mut inner.saving)
     }
 
     /// Records whether the device is saving, after a transition (or a reset) settled it.
@@ -119,11 +114,17 @@ impl MappingTracker {
     /// (`EBUSY`). From then on no such mapping can be made, until
     /// [`MappingTracker::stop_logging`].
     pub(crate) fn start_logging(&self) -> Result {
+        self.start_trapping(|inner| &mut inner.logging)
+    }
+
+    /// Sets the reason to trap that `reason` picks, unless a live mapping covers a trapped
+    /// page (`EBUSY`): the check and the setting are one step under the lock `mmap` takes.
+    fn start_trapping(&self, reason: impl FnOnce(&mut Tracked) -> &mut bool) -> Result {
         let mut inner = self.inner.lock();
         if inner.conflicting(&self.trapped) {
             return Err(EBUSY);
         }
-        inner.logging = true;
+        *reason(&mut inner) = true;
         Ok(())
     }
 

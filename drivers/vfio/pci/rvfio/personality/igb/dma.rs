@@ -35,7 +35,8 @@
 //! size that `RCTL` chooses (`SRRCTL.BSIZEPACKET` zero), since `RCTL`'s page is not trapped:
 //! such a queue is taken to have buffers of 16 KiB, the largest `RCTL` gives.
 
-use super::{reg, QUEUES};
+use super::reg::{self, rx, tx};
+use super::QUEUES;
 use crate::personality::{DmaFault, DmaMemory, DmaWrites, Registers};
 
 /// Size of a descriptor, receive or transmit, legacy or advanced.
@@ -63,16 +64,6 @@ const REMEMBERED: usize = 4;
 /// again: the ones the device took meanwhile are not reported (they were read too late), and
 /// the rest seed the remembered ones.
 const HELD_BACK: usize = 2 * REMEMBERED;
-
-/// The offset of `register` of receive queue `queue`.
-fn rx(queue: u32, register: u32) -> u32 {
-    reg::RDBAL0 + queue * reg::QUEUE_STRIDE + register
-}
-
-/// The offset of `register` of transmit queue `queue`.
-fn tx(queue: u32, register: u32) -> u32 {
-    reg::TDBAL0 + queue * reg::QUEUE_STRIDE + register
-}
 
 /// The 64-bit address in a pair of registers, low first.
 fn address(regs: &mut impl Registers, low: u32) -> u64 {
