@@ -10,6 +10,8 @@
 #   make CLIPPY=1  build the module with clippy
 #   make MO=DIR    put the module's objects in DIR (default build/module; one per kernel)
 #   make host-test cargo test of the pure code on the host
+#   make bench     the benchmarks with many rounds (make check runs them short)
+#   make fuzz      the long fuzz campaign (make check runs 30 s a target)
 #
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
 
@@ -23,7 +25,7 @@ kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
 # Objects never go to the source tree, so one tree builds for several kernels.
 MO ?= build/module
 
-.PHONY: all modules deps kernel run check host-test fuzz clean
+.PHONY: all modules deps kernel run check host-test fuzz bench clean
 
 all: modules
 
@@ -47,6 +49,11 @@ fuzz:
 	set -e; for target in config_walk stream_decode dma_log; do \
 		bash tests/fuzz/run.sh $(FUZZ_SECONDS) $$target; \
 	done
+
+# The long form of the benchmarks make check runs with few rounds.
+BENCH_ROUNDS ?= 50
+bench: deps
+	BENCH_ROUNDS=$(BENCH_ROUNDS) bash tests/bench.sh
 
 run: deps
 	bash tests/demo.sh

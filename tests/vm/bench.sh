@@ -1,25 +1,65 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Migration benchmark (tests/selftests/vfio_pci_migration_bench.c): the time of
-# each migration arc of an igb bound to rvfio-pci as a ratio to one reset of
-# the same device, beside the reset of its twin bound to vfio-pci, and what DMA
-# logging costs a workload. Prints
-# "BENCH ..." lines; fails only if an operation fails, never on a time.
+# Benchmarks, on the "fast" kernel (Documentation/performance.rst). Each prints
+# "BENCH ..." lines and fails only if an operation fails, never on a time:
+#  - migration (tests/selftests/vfio_pci_migration_bench.c): the time of each
+#    migration arc of an igb bound to rvfio-pci as a ratio to one reset of the
+#    same device, beside the reset of its twin bound to vfio-pci;
+#  - DMA logging: what it costs a workload;
+#  - paths (tests/progs/vfio_paths_bench.c): every path a VMM uses, on
+#    rvfio-pci beside vfio-pci, ABAB. Run twice, rvfio-pci on the first igb
+#    and then on the second, so that what differs between the two functions
+#    (their place on the bus, their IOMMU group) cancels out of the ratio
+#    both runs give together (their geometric mean).
+#
+# Environment (make bench sets them higher; make check runs the defaults):
+#   RVFIO_BENCH_ROUNDS   migration rounds (default 10)
+#   RVFIO_PATHS_ROUNDS   paths rounds in each placement (default 10)
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
+a=$RVFIO_IGB0 b=$RVFIO_IGB1
 
 check modprobe modprobe rvfio_pci
-check bind_igb bind_to "$RVFIO_IGB0" rvfio-pci
 modprobe vfio_pci
-check bind_twin bind_to "$RVFIO_IGB1" vfio-pci
-check bench "$bin/vfio_pci_migration_bench" "$RVFIO_IGB0" "$RVFIO_IGB1" 10
+check bind_igb bind_to "$a" rvfio-pci
+check bind_twin bind_to "$b" vfio-pci
+check bench "$bin/vfio_pci_migration_bench" "$a" "$b" "${RVFIO_BENCH_ROUNDS:-10}"
 # What DMA logging costs a workload: 1 KiB copies through the igb with its
 # doorbells trapped, without and with logging (tests/selftests/
 # vfio_pci_dma_log_test.c, logging_cost).
-"$bin/vfio_pci_dma_log_test" -f dma_log -t logging_cost "$RVFIO_IGB0" >/tmp/dma_log_cost.tap 2>&1
+"$bin/vfio_pci_dma_log_test" -f dma_log -t logging_cost "$a" >/tmp/dma_log_cost.tap 2>&1
 check dma_log_cost test $? -eq 0
 sed -n 's/^# dma log cost: /BENCH dma log cost: /p' /tmp/dma_log_cost.tap
-unbind "$RVFIO_IGB0"
-unbind "$RVFIO_IGB1"
+
+# paths PLACEMENT RVFIO_BDF VFIO_PCI_BDF: one run of the paths benchmark.
+paths() {
+	check "paths_bind_$1" bind_to "$2" rvfio-pci
+	check "paths_bind_twin_$1" bind_to "$3" vfio-pci
+	"$bin/vfio_paths_bench" "$2" "$3" "${RVFIO_PATHS_ROUNDS:-10}" >/tmp/paths."$1"
+	check "paths_$1" test $? -eq 0
+	sed "s/^BENCH /BENCH paths $1: /" /tmp/paths."$1"
+}
+paths first "$a" "$b"
+paths second "$b" "$a"
+# Per path, the ratio of each placement and their geometric mean.
+echo "BENCH paths ratio rvfio-pci / vfio-pci: first placement, second, both"
+cat /tmp/paths.first /tmp/paths.second | awk '
+	/ ratio +[0-9.]+$/ {
+		name = $0
+		sub(/^BENCH /, "", name)
+		sub(/ +rvfio-pci median.*/, "", name)
+		if (!(name in first)) { first[name] = $NF; order[n++] = name }
+		else second[name] = $NF
+	}
+	END {
+		for (i = 0; i < n; i++) {
+			k = order[i]
+			printf "BENCH paths %-26s %7.4f %7.4f %7.4f\n", k, first[k], second[k],
+				sqrt(first[k] * second[k])
+		}
+	}'
+
+unbind "$a"
+unbind "$b"
 check rmmod rmmod rvfio_pci
 exit "$RVFIO_FAILED"
