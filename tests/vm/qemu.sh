@@ -425,8 +425,10 @@ dirty_precopy() {
 			$igb post /tmp/dst.qt $SA 8 && $igb send /tmp/dst.qt $SA 8 &&
 			$igb check /tmp/dst.qt $SA"
 	else
-		check "${tag}_destination_misses_frames" sh -c \
-			"$igb verify /tmp/dst.qt $SA 2>&1 | grep -e 'not written back' -e 'differs'"
+		drive dst $SA verify >/tmp/verify.out 2>&1
+		cat /tmp/verify.out
+		check "${tag}_destination_misses_frames" grep -q -e 'not written back' -e 'differs' \
+			/tmp/verify.out
 	fi
 	qemu_quit src
 	qemu_quit dst

@@ -7,8 +7,11 @@
 //!
 //! Every mapping `vfio_pci_core` makes of a BAR of a device with a [`MappingTracker`] gets
 //! [`CoreDevice::TRACKED_VM_OPS`]: the core's fault handlers, plus `open` (split, fork),
-//! `close` (munmap, exit) and `mremap` (refused), which keep the tracker's list equal to the
+//! `close` (munmap, exit) and `mremap` (refused), which keep the tracker's record equal to the
 //! live VMAs. The tracker's lock is taken under `mmap_lock` and takes nothing else.
+//!
+//! The record is a tree keyed by VMA, so a VMA comes and goes in O(log n) with n live ones; a
+//! split or a fork's copy (rarer) and the start of saving or logging look at every one.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -19,6 +22,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SHIFT,
     prelude::*,
+    rbtree::RBTree,
     sync::Mutex,
 };
 
@@ -51,7 +55,8 @@ pub(crate) struct MappingTracker {
 }
 
 struct Tracked {
-    live: KVec<Mapping>,
+    /// The live mappings, by the address of their VMA.
+    live: RBTree<usize, Mapping>,
     /// VMAs that could not be recorded (no memory): saving and logging stay refused while
     /// any lives.
     lost: usize,
@@ -73,7 +78,7 @@ impl Tracked {
         self.lost > 0
             || self
                 .live
-                .iter()
+                .values()
                 .any(|mapping| covers_trapped(trapped, mapping))
     }
 }
@@ -84,7 +89,7 @@ impl MappingTracker {
         pin_init!(Self {
             trapped,
             inner <- new_mutex!(Tracked {
-                live: KVec::new(),
+                live: RBTree::new(),
                 lost: 0,
                 saving: false,
                 logging: false,
@@ -145,13 +150,25 @@ impl MappingTracker {
     }
 
     /// Records `mapping` of a VMA that just appeared; a failure to record it is remembered.
-    fn record(&self, inner: &mut Tracked, mapping: Mapping) {
-        if let Some((i, kept)) = split_of(&inner.live, &mapping) {
-            inner.live[i] = kept;
-        }
-        if inner.live.push(mapping, GFP_KERNEL).is_err() {
+    fn record(inner: &mut Tracked, mapping: Mapping) {
+        if inner
+            .live
+            .try_create_and_insert(mapping.vma, mapping, GFP_KERNEL)
+            .is_err()
+        {
             inner.lost += 1;
         }
+    }
+
+    /// Records `mapping` of a VMA copied from a tracked one: a piece split off an original,
+    /// which then keeps the rest, or a fork's or a move's copy.
+    fn record_copy(inner: &mut Tracked, mapping: Mapping) {
+        if let Some(kept) = split_of(inner.live.values(), &mapping) {
+            if let Some(original) = inner.live.get_mut(&kept.vma) {
+                *original = kept;
+            }
+        }
+        Self::record(inner, mapping);
     }
 }
 
@@ -234,7 +251,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
                 CORE_VM_OPS.store(unsafe { (*vma).vm_ops.cast_mut() }, Ordering::Release);
                 // SAFETY: `vma` is being set up under `mmap_lock`; the ops are 'static.
                 unsafe { (*vma).vm_ops = &Self::TRACKED_VM_OPS };
-                tracker.record(&mut inner, mapping);
+                MappingTracker::record(&mut inner, mapping);
             }
             Ok(0)
         })
@@ -249,8 +266,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         let tracker = unsafe { Self::tracker_of(vma) };
         // SAFETY: As this function requires.
         let mapping = unsafe { mapping_of(vma) };
-        let mut inner = tracker.inner.lock();
-        tracker.record(&mut inner, mapping);
+        MappingTracker::record_copy(&mut tracker.inner.lock(), mapping);
     }
 
     /// # Safety
@@ -260,10 +276,8 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         // SAFETY: As this function requires.
         let tracker = unsafe { Self::tracker_of(vma) };
         let mut inner = tracker.inner.lock();
-        match inner.live.iter().position(|m| m.vma == vma as usize) {
-            // `i` is in bounds: `position` found it.
-            Some(i) => drop(inner.live.remove(i)),
-            None => inner.lost = inner.lost.saturating_sub(1),
+        if inner.live.remove(&(vma as usize)).is_none() {
+            inner.lost = inner.lost.saturating_sub(1);
         }
     }
 

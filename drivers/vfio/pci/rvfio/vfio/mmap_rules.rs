@@ -256,12 +256,14 @@ impl Mapping {
     }
 }
 
-/// Where a new VMA of `opened` came from among the `live` ones: the index of the original it
-/// was split off, and what the original keeps. `None` for a fork's copy or a moved VMA.
-pub(crate) fn split_of(live: &[Mapping], opened: &Mapping) -> Option<(usize, Mapping)> {
-    live.iter()
-        .enumerate()
-        .find_map(|(i, original)| Some((i, original.without(opened)?)))
+/// Where a new VMA of `opened` came from among the `live` ones: what the original it was split
+/// off keeps (the original's VMA, with its new range). `None` for a fork's copy or a moved VMA.
+pub(crate) fn split_of<'a>(
+    live: impl IntoIterator<Item = &'a Mapping>,
+    opened: &Mapping,
+) -> Option<Mapping> {
+    live.into_iter()
+        .find_map(|original| original.without(opened))
 }
 
 #[cfg(any(test, CONFIG_KUNIT))]
@@ -394,13 +396,13 @@ mod tests {
         let lower = mapping(2, 100, (0x10000, 0x12000), 0);
         assert_eq!(
             split_of(&live, &lower),
-            Some((1, mapping(1, 100, (0x12000, 0x30000), 0x2000)))
+            Some(mapping(1, 100, (0x12000, 0x30000), 0x2000))
         );
         // Upper piece split off.
         let upper = mapping(3, 100, (0x2e000, 0x30000), 0x1e000);
         assert_eq!(
             split_of(&live, &upper),
-            Some((1, mapping(1, 100, (0x10000, 0x2e000), 0)))
+            Some(mapping(1, 100, (0x10000, 0x2e000), 0))
         );
         // A fork's copy: same range, another address space.
         assert_eq!(
