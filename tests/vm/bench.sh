@@ -10,11 +10,15 @@
 #    rvfio-pci beside vfio-pci, ABAB. Run twice, rvfio-pci on the first igb
 #    and then on the second, so that what differs between the two functions
 #    (their place on the bus, their IOMMU group) cancels out of the ratio
-#    both runs give together (their geometric mean).
+#    both runs give together (their geometric mean);
+#  - scaling (tests/progs/vfio_mmap_scaling.c): mmap and munmap with 1, 16,
+#    256 and 4096 live mappings, beside vfio-pci, and entering PRE_COPY with
+#    them, which shows what the mapping tracker's record costs as it grows.
 #
 # Environment (make bench sets them higher; make check runs the defaults):
 #   RVFIO_BENCH_ROUNDS   migration rounds (default 10)
 #   RVFIO_PATHS_ROUNDS   paths rounds in each placement (default 10)
+#   RVFIO_SCALING_ROUNDS scaling rounds for each count of mappings (default 5)
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
 a=$RVFIO_IGB0 b=$RVFIO_IGB1
@@ -41,9 +45,16 @@ paths() {
 }
 paths first "$a" "$b"
 paths second "$b" "$a"
-# Per path, the ratio of each placement and their geometric mean.
+# Per path, the ratio of each placement and their geometric mean (a square
+# root by Newton's method: the guest's awk has no math functions).
 echo "BENCH paths ratio rvfio-pci / vfio-pci: first placement, second, both"
 cat /tmp/paths.first /tmp/paths.second | awk '
+	function root(x,  r, i) {
+		r = x > 1 ? x : 1
+		for (i = 0; i < 60; i++)
+			r = (r + x / r) / 2
+		return r
+	}
 	/ ratio +[0-9.]+$/ {
 		name = $0
 		sub(/^BENCH /, "", name)
@@ -55,9 +66,13 @@ cat /tmp/paths.first /tmp/paths.second | awk '
 		for (i = 0; i < n; i++) {
 			k = order[i]
 			printf "BENCH paths %-26s %7.4f %7.4f %7.4f\n", k, first[k], second[k],
-				sqrt(first[k] * second[k])
+				root(first[k] * second[k])
 		}
 	}'
+
+check bind_igb_scaling bind_to "$a" rvfio-pci
+check bind_twin_scaling bind_to "$b" vfio-pci
+check scaling "$bin/vfio_mmap_scaling" "$a" "$b" "${RVFIO_SCALING_ROUNDS:-5}"
 
 unbind "$a"
 unbind "$b"
