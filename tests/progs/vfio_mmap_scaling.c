@@ -13,18 +13,21 @@
  * of a device during each timed operation, the timed one included: the
  * program holds N - 1 mappings of one page of BAR 0 on each device, then
  *  - times mmap + first touch + munmap of one more page (the Nth mapping),
- *    on the rvfio-pci device and then on its twin (ABAB), a batch of calls
- *    per sample: the newest mapping goes away;
+ *    on both devices, a batch of calls per sample after one call not timed:
+ *    the newest mapping goes away;
  *  - times munmap of the oldest mapping instead: maps the Nth page
  *    (untimed), then unmaps the oldest of the N live, which the Nth replaces
- *    among the held ones (ABAB, a batch per sample);
+ *    among the held ones (a batch per sample);
  *  - on rvfio-pci only (vfio-pci has no migration), maps the Nth page and
  *    holds it, times the arc RUNNING -> PRE_COPY of
  *    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE (the tracker checks every live
  *    mapping against the trapped doorbell pages) and, separately, the arc
  *    PRE_COPY -> RUNNING (the data fd, not read, is closed between the two,
  *    untimed), then unmaps it.
- * One warm-up round per N is not counted. Prints, per N, "BENCH scaling N=<N>
+ * The rvfio-pci device goes first in even rounds and its twin in odd ones
+ * (ABBA): both drivers share most of a path's code, which whichever went
+ * first would otherwise find cold. One warm-up round per N is not counted.
+ * Prints, per N, "BENCH scaling N=<N>
  * mmap+touch+munmap rvfio-pci median X us (p10 A, p90 B), vfio-pci median
  * Y us (p10 C, p90 D), ratio X/Y", the same for "munmap oldest", one line per
  * arc, and one line with the time taken to make and to remove the N - 1 held
@@ -296,9 +299,11 @@ static void mmap_touch_munmap(struct dev *d)
 /* One sample of mmap_touch_munmap() on @d, in microseconds per call. */
 static double sample_mmap(struct dev *d)
 {
-	double start = now_us();
+	double start;
 	int i;
 
+	mmap_touch_munmap(d);
+	start = now_us();
 	for (i = 0; i < MMAP_BATCH; i++)
 		mmap_touch_munmap(d);
 	return (now_us() - start) / MMAP_BATCH;
@@ -425,21 +430,25 @@ static void compared(int live, const char *what, double (*s)[MAX_ROUNDS], int ro
 static void scale(struct dev *devs, int live, int rounds)
 {
 	double hold_ms[2], release_ms[2], enter, leave;
-	int i, k;
+	int i, j, k;
 
 	for (k = 0; k < 2; k++)
 		hold_ms[k] = hold(&devs[k], live - 1);
 	/* Round -1 is the warm-up, not counted. */
 	for (i = -1; i < rounds; i++) {
-		for (k = 0; k < 2; k++) {
-			double s = sample_mmap(&devs[k]);
+		for (j = 0; j < 2; j++) {
+			double s;
 
+			k = j ^ (i & 1);
+			s = sample_mmap(&devs[k]);
 			if (i >= 0)
 				mmap_samples[k][i] = s;
 		}
-		for (k = 0; k < 2; k++) {
-			double s = sample_munmap_oldest(&devs[k]);
+		for (j = 0; j < 2; j++) {
+			double s;
 
+			k = j ^ (i & 1);
+			s = sample_munmap_oldest(&devs[k]);
 			if (i >= 0)
 				oldest_samples[k][i] = s;
 		}
