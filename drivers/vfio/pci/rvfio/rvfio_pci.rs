@@ -94,6 +94,16 @@ impl vfio::VfioDeviceOps for RvfioPci {
         pasid_hiding(dev)
     }
 
+    /// Reads go through the driver only to hide a PASID capability; writes also to see the
+    /// doorbells of a device with a personality. A device with neither is `vfio-pci`'s on
+    /// every access.
+    fn interposed(data: &Self::Data) -> vfio::Interposed {
+        vfio::Interposed {
+            reads: data.caps.pasid.is_some(),
+            writes: data.migration.is_some(),
+        }
+    }
+
     fn reset_done(data: &Self::Data) {
         if let Some(migration) = &data.migration {
             migration.reset_done();

@@ -70,6 +70,17 @@ pub(crate) trait VfioDeviceOps: Sized + 'static {
         None
     }
 
+    /// Which of the file operations of the device whose data is `data` the driver interposes
+    /// on; the others go straight to `vfio_pci_core`, as `vfio-pci` sets them, and cost what
+    /// they cost there. A device whose reads go straight there never shows a config filter:
+    /// opening it fails if [`VfioDeviceOps::config_filter`] has one for it.
+    fn interposed(_data: &Self::Data) -> Interposed {
+        Interposed {
+            reads: true,
+            writes: true,
+        }
+    }
+
     /// Called after the PCI core reset the device (any reset, bound or open), with the core's
     /// `memory_lock` possibly held: must not wait for a lock taken before that one.
     fn reset_done(_data: &Self::Data) {}
@@ -88,14 +99,35 @@ pub(crate) trait VfioDeviceOps: Sized + 'static {
     fn bar_written(_dev: &OpenDevice<'_, Self>, _bar: usize, _offset: u64, _len: usize) {}
 }
 
+/// Which file operations of a device its driver interposes on ([`VfioDeviceOps::interposed`]).
+/// `mmap` and region info are interposed on a device with a [`MappingTracker`], and only there.
+#[derive(Clone, Copy)]
+pub(crate) struct Interposed {
+    /// `read` of the device fd: the driver's [`ConfigFilter`] shows config space its way.
+    pub(crate) reads: bool,
+    /// `write`: the filter, and [`VfioDeviceOps::bar_written`]. Always with `reads`.
+    pub(crate) writes: bool,
+}
+
+impl Interposed {
+    /// The index of the device's ops in [`CoreDevice::OPS`].
+    fn index(self, maps: bool) -> usize {
+        usize::from(self.reads)
+            | usize::from(self.reads || self.writes) << 1
+            | usize::from(maps) << 2
+    }
+}
+
 /// A `vfio_pci_core_device` followed by the private data of the variant driver `T`.
 ///
 /// # Invariants
 ///
 /// - `core` is at offset 0 and `core.vdev` at offset 0 of `core`, so a pointer to the
 ///   `vfio_device` is a pointer to `Self` (the layout `_vfio_alloc_device` requires).
-/// - Every `CoreDevice` is allocated by `_vfio_alloc_device` with [`CoreDevice::OPS`], and
-///   `data` and `config_filter` are initialised from the ops' `init` until their `release`.
+/// - Every `CoreDevice` is allocated by `_vfio_alloc_device` with one of [`CoreDevice::OPS`],
+///   and `data` and `config_filter` are initialised from the ops' `init` until their
+///   `release`; `init` then sets the ops `data` says ([`VfioDeviceOps::interposed`]), which
+///   differ from the others only in `read`, `write`, `mmap` and `get_region_info_caps`.
 /// - `config_filter` is written only by `open_device` and `close_device`, under the device
 ///   set's lock, while no fd of the device exists that could read it; it is `None` while the
 ///   device is closed.
@@ -110,34 +142,65 @@ pub(crate) struct CoreDevice<T: VfioDeviceOps> {
 }
 
 impl<T: VfioDeviceOps> CoreDevice<T> {
-    /// The ops of every device driven by `T`: `T`'s callbacks where it has them, the core's
-    /// everywhere else, as `vfio-pci` sets them.
+    /// The ops of the devices driven by `T`, by [`Interposed::index`]: `T`'s callbacks where it
+    /// interposes, the core's everywhere else, as `vfio-pci` sets them.
+    const OPS: [vfio::vfio_device_ops; 8] = [
+        Self::ops(0),
+        Self::ops(1),
+        Self::ops(2),
+        Self::ops(3),
+        Self::ops(4),
+        Self::ops(5),
+        Self::ops(6),
+        Self::ops(7),
+    ];
+
+    /// The ops at `index` in [`CoreDevice::OPS`].
     // `CStrExt::as_char_ptr` is a trait method, which a constant cannot call; the kernel's
     // `c_char` is `u8`, hence the cast.
     #[allow(clippy::disallowed_methods)]
-    const OPS: vfio::vfio_device_ops = vfio::vfio_device_ops {
-        name: T::NAME.as_ptr().cast::<u8>().cast_mut(),
-        init: Some(Self::init_callback),
-        release: Some(Self::release_callback),
-        open_device: Some(Self::open_device_callback),
-        close_device: Some(Self::close_device_callback),
-        ioctl: Some(vfio::vfio_pci_core_ioctl),
-        get_region_info_caps: Some(Self::region_info_callback),
-        device_feature: Some(Self::device_feature_callback),
-        read: Some(Self::read_callback),
-        write: Some(Self::write_callback),
-        mmap: Some(Self::mmap_callback),
-        request: Some(vfio::vfio_pci_core_request),
-        match_: Some(vfio::vfio_pci_core_match),
-        match_token_uuid: Some(vfio::vfio_pci_core_match_token_uuid),
-        bind_iommufd: Some(vfio::vfio_iommufd_physical_bind),
-        unbind_iommufd: Some(vfio::vfio_iommufd_physical_unbind),
-        attach_ioas: Some(vfio::vfio_iommufd_physical_attach_ioas),
-        detach_ioas: Some(vfio::vfio_iommufd_physical_detach_ioas),
-        pasid_attach_ioas: Some(vfio::vfio_iommufd_physical_pasid_attach_ioas),
-        pasid_detach_ioas: Some(vfio::vfio_iommufd_physical_pasid_detach_ioas),
-        dma_unmap: None,
-    };
+    const fn ops(index: usize) -> vfio::vfio_device_ops {
+        let (reads, writes, maps) = (index & 1 != 0, index & 2 != 0, index & 4 != 0);
+        vfio::vfio_device_ops {
+            name: T::NAME.as_ptr().cast::<u8>().cast_mut(),
+            init: Some(Self::init_callback),
+            release: Some(Self::release_callback),
+            open_device: Some(Self::open_device_callback),
+            close_device: Some(Self::close_device_callback),
+            ioctl: Some(vfio::vfio_pci_core_ioctl),
+            get_region_info_caps: if maps {
+                Some(Self::region_info_callback)
+            } else {
+                Some(vfio::vfio_pci_ioctl_get_region_info)
+            },
+            device_feature: Some(Self::device_feature_callback),
+            read: if reads {
+                Some(Self::read_callback)
+            } else {
+                Some(vfio::vfio_pci_core_read)
+            },
+            write: if writes {
+                Some(Self::write_callback)
+            } else {
+                Some(vfio::vfio_pci_core_write)
+            },
+            mmap: if maps {
+                Some(Self::mmap_callback)
+            } else {
+                Some(vfio::vfio_pci_core_mmap)
+            },
+            request: Some(vfio::vfio_pci_core_request),
+            match_: Some(vfio::vfio_pci_core_match),
+            match_token_uuid: Some(vfio::vfio_pci_core_match_token_uuid),
+            bind_iommufd: Some(vfio::vfio_iommufd_physical_bind),
+            unbind_iommufd: Some(vfio::vfio_iommufd_physical_unbind),
+            attach_ioas: Some(vfio::vfio_iommufd_physical_attach_ioas),
+            detach_ioas: Some(vfio::vfio_iommufd_physical_detach_ioas),
+            pasid_attach_ioas: Some(vfio::vfio_iommufd_physical_pasid_attach_ioas),
+            pasid_detach_ioas: Some(vfio::vfio_iommufd_physical_pasid_detach_ioas),
+            dma_unmap: None,
+        }
+    }
 
     /// The PCI error handlers of `T`'s devices: the core's, and `T`'s reset notification.
     pub(super) const ERR_HANDLERS: bindings::pci_error_handlers = bindings::pci_error_handlers {
@@ -173,9 +236,10 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
     /// belongs to this driver until [`CoreDevice::remove`].
     pub(super) unsafe fn probe(pdev: *mut bindings::pci_dev) -> Result {
         // SAFETY: `pdev` is valid. `Self::OPS` is 'static, and the size is that of `Self`, whose
-        // `vfio_device` sits at offset 0 as the type invariant says.
+        // `vfio_device` sits at offset 0 as the type invariant says. `init` sets the device's
+        // own ops from the table.
         let vdev = unsafe {
-            vfio::_vfio_alloc_device(size_of::<Self>(), &raw mut (*pdev).dev, &Self::OPS)
+            vfio::_vfio_alloc_device(size_of::<Self>(), &raw mut (*pdev).dev, &Self::OPS[7])
         };
         let vdev = from_err_ptr(vdev)?;
         let core = vdev.cast::<vfio::vfio_pci_core_device>();
@@ -244,9 +308,13 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         match ret {
             Ok(()) => {
                 // SAFETY: `data` was just initialised; `vdev` is not registered yet, so
-                // nothing reads the migration fields concurrently. The ops table is 'static.
+                // nothing reads the ops or the migration fields concurrently. The ops tables
+                // are 'static.
                 unsafe {
-                    if let Some((ops, flags)) = Self::migration_of(&(*this).data) {
+                    let data = &(*this).data;
+                    let maps = T::mappings(data).is_some();
+                    (*vdev).ops = &Self::OPS[T::interposed(data).index(maps)];
+                    if let Some((ops, flags)) = Self::migration_of(data) {
                         (*vdev).migration_flags = flags.bits();
                         (*vdev).mig_ops = ops.table;
                     }
@@ -290,6 +358,12 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
             T::open_device(Opening { dev })?;
             // SAFETY: `T::open_device` succeeded, so the core enabled the device.
             let filter = T::config_filter(&unsafe { OpenDevice::new(dev) });
+            if filter.is_some() && !T::interposed(&dev.data).reads {
+                // The user would see config space without the filter: refuse.
+                // SAFETY: Undoes the core's enable of the open that fails here.
+                unsafe { vfio::vfio_pci_core_close_device(vdev) };
+                return Err(EINVAL);
+            }
             // SAFETY: The first user is opening the device, under the device set's lock:
             // no fd of it exists yet that could read the filter or call a logging feature
             // concurrently (type invariant).

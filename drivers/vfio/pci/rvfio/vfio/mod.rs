@@ -23,7 +23,7 @@ mod ratelimit;
 mod registers;
 
 pub(crate) use config::{ConfigFilter, ConfigSpan, CoreConfig, PciConfig};
-pub(crate) use core_device::{CoreDevice, OpenDevice, VfioDeviceOps};
+pub(crate) use core_device::{CoreDevice, Interposed, OpenDevice, VfioDeviceOps};
 pub(crate) use dev_region::RegionIo;
 pub(crate) use log_ops::{DirtyBitmap, LogOps, VfioLogOps};
 pub(crate) use mappings::{MappingTracker, BARS};
