@@ -17,8 +17,8 @@
 #
 # Environment (make bench sets them higher; make check runs the defaults):
 #   RVFIO_BENCH_ROUNDS   migration rounds (default 10)
-#   RVFIO_PATHS_ROUNDS   paths rounds in each placement (default 10)
-#   RVFIO_SCALING_ROUNDS scaling rounds for each count of mappings (default 5)
+#   RVFIO_PATHS_ROUNDS   paths rounds in each placement (default 5)
+#   RVFIO_SCALING_ROUNDS scaling rounds for each count of mappings (default 3)
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
 a=$RVFIO_IGB0 b=$RVFIO_IGB1
@@ -39,7 +39,7 @@ sed -n 's/^# dma log cost: /BENCH dma log cost: /p' /tmp/dma_log_cost.tap
 paths() {
 	check "paths_bind_$1" bind_to "$2" rvfio-pci
 	check "paths_bind_twin_$1" bind_to "$3" vfio-pci
-	"$bin/vfio_paths_bench" "$2" "$3" "${RVFIO_PATHS_ROUNDS:-10}" >/tmp/paths."$1"
+	"$bin/vfio_paths_bench" "$2" "$3" "${RVFIO_PATHS_ROUNDS:-5}" >/tmp/paths."$1"
 	check "paths_$1" test $? -eq 0
 	sed "s/^BENCH /BENCH paths $1: /" /tmp/paths."$1"
 }
@@ -72,7 +72,7 @@ cat /tmp/paths.first /tmp/paths.second | awk '
 
 check bind_igb_scaling bind_to "$a" rvfio-pci
 check bind_twin_scaling bind_to "$b" vfio-pci
-check scaling "$bin/vfio_mmap_scaling" "$a" "$b" "${RVFIO_SCALING_ROUNDS:-5}"
+check scaling "$bin/vfio_mmap_scaling" "$a" "$b" "${RVFIO_SCALING_ROUNDS:-3}"
 
 unbind "$a"
 unbind "$b"
