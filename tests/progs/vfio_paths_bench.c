@@ -5,7 +5,7 @@
  * in the same run. A benchmark: it prints figures and fails only when an
  * operation fails, never on a time.
  *
- *   vfio_paths_bench RVFIO_BDF VFIO_PCI_BDF [ROUNDS]
+ *   vfio_paths_bench [--bar-read OFF] [--bar-scratch OFF] RVFIO_BDF VFIO_PCI_BDF [ROUNDS]
  *
  * Plain ioctls, so that the two ways of opening a device are explicit: the
  * cdev bound to an iommufd, and the group in a type1 container. Each round
@@ -20,14 +20,24 @@
  * path, "BENCH <path> rvfio-pci median X us (p10 A, p90 B), vfio-pci median
  * Y us (p10 C, p90 D), ratio X/Y".
  *
- * The device is an igb (82576); what the BAR 0 paths touch is harmless:
- *  - reads of 4 bytes: STATUS (0x0008), read-only, no side effect;
- *  - 4 KiB reads and writes, and writes of 4 bytes: the packet buffer memory
- *    (PBM, 0x10000), plain storage that an idle device does not use, written
- *    back with what was read from it when the device was opened. The
- *    registers below it are no good for a 4 KiB access: statistics clear on
- *    read (0x4000), the software semaphore is taken on read (SWSM, 0x5b50),
- *    and interrupt causes clear on read or write (ICR, EICR).
+ * The BAR 0 paths touch two places, which must be harmless to touch:
+ *  - reads of 4 bytes, and the first touch of the mapped BAR: the dword at
+ *    --bar-read OFF;
+ *  - 4 KiB reads and writes, and writes of 4 bytes: the 4 KiB at
+ *    --bar-scratch OFF, written back with what was read from it when the
+ *    device was opened.
+ * Both offsets are multiples of 4; BAR 0 must hold OFF + 4 and OFF + 4 KiB
+ * bytes (the program says so and fails otherwise). Both devices of a run use
+ * the same offsets. The defaults suit an igb (82576):
+ *  - --bar-read 0x8: STATUS, read-only, no side effect;
+ *  - --bar-scratch 0x10000: the packet buffer memory (PBM), plain storage
+ *    that an idle device does not use. The registers below it are no good
+ *    for a 4 KiB access: statistics clear on read (0x4000), the software
+ *    semaphore is taken on read (SWSM, 0x5b50), and interrupt causes clear on
+ *    read or write (ICR, EICR).
+ * A fixture device (tests/fixture) has what its description says:
+ * bench-pasid and bench-long-chain a read-only register at 0 and a memory
+ * area at 0x1000 (--bar-read 0 --bar-scratch 0x1000).
  * The config write writes back the command register's value, with zero in
  * the status register above it (its error bits are write-one-to-clear).
  */
@@ -51,6 +61,7 @@
 #define DEFAULT_ROUNDS 20
 #define MAX_ROUNDS 200
 
+/* The defaults of --bar-read and --bar-scratch: an igb's STATUS and PBM. */
 #define IGB_STATUS 0x0008
 #define IGB_PBM 0x10000
 #define SCRATCH_SIZE 4096
@@ -85,9 +96,25 @@ struct path {
 	void (*run)(struct dev *d);
 };
 
+/* Where the BAR 0 paths read 4 bytes, and the 4 KiB they read and write. */
+static __u64 bar_read_at = IGB_STATUS;
+static __u64 bar_scratch_at = IGB_PBM;
+
 static void die(const char *bdf, const char *what)
 {
 	fprintf(stderr, "vfio_paths_bench: %s: %s: %s\n", bdf, what, strerror(errno));
+	exit(1);
+}
+
+/* Fails unless @d's BAR 0 holds @size bytes at @offset, asked for by @option. */
+static void check_bar_room(struct dev *d, const char *option, __u64 offset, __u64 size)
+{
+	if (offset <= d->bar_size && size <= d->bar_size - offset)
+		return;
+	fprintf(stderr,
+		"vfio_paths_bench: %s: BAR 0 is %#llx bytes, too small for %s %#llx (%#llx bytes from there)\n",
+		d->bdf, (unsigned long long)d->bar_size, option,
+		(unsigned long long)offset, (unsigned long long)size);
 	exit(1);
 }
 
@@ -205,10 +232,8 @@ static void open_device(struct dev *d)
 	region_info(d, VFIO_PCI_BAR0_REGION_INDEX, &d->bar_offset, &d->bar_size);
 	if (d->config_size > CONFIG_SIZE)
 		d->config_size = CONFIG_SIZE;
-	if (d->bar_size < IGB_PBM + SCRATCH_SIZE) {
-		errno = EINVAL;
-		die(d->bdf, "BAR 0 too small for an igb");
-	}
+	check_bar_room(d, "--bar-read", bar_read_at, sizeof(__u32));
+	check_bar_room(d, "--bar-scratch", bar_scratch_at, SCRATCH_SIZE);
 	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &info))
 		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0)");
 	d->region_info_argsz = info.argsz;
@@ -218,7 +243,7 @@ static void open_device(struct dev *d)
 	}
 	pread_all(d, &dword, sizeof(dword), d->config_offset + PCI_COMMAND);
 	d->command = dword & 0xffff;
-	pread_all(d, d->scratch, sizeof(d->scratch), d->bar_offset + IGB_PBM);
+	pread_all(d, d->scratch, sizeof(d->scratch), d->bar_offset + bar_scratch_at);
 }
 
 static void close_device(struct dev *d)
@@ -250,26 +275,26 @@ static void config_scan(struct dev *d)
 
 static void bar_read4(struct dev *d)
 {
-	__u32 status;
+	__u32 dword;
 
-	pread_all(d, &status, sizeof(status), d->bar_offset + IGB_STATUS);
+	pread_all(d, &dword, sizeof(dword), d->bar_offset + bar_read_at);
 }
 
 static void bar_write4(struct dev *d)
 {
-	pwrite_all(d, d->scratch, sizeof(d->scratch[0]), d->bar_offset + IGB_PBM);
+	pwrite_all(d, d->scratch, sizeof(d->scratch[0]), d->bar_offset + bar_scratch_at);
 }
 
 static void bar_read4k(struct dev *d)
 {
 	static __u32 buf[SCRATCH_SIZE / 4];
 
-	pread_all(d, buf, sizeof(buf), d->bar_offset + IGB_PBM);
+	pread_all(d, buf, sizeof(buf), d->bar_offset + bar_scratch_at);
 }
 
 static void bar_write4k(struct dev *d)
 {
-	pwrite_all(d, d->scratch, sizeof(d->scratch), d->bar_offset + IGB_PBM);
+	pwrite_all(d, d->scratch, sizeof(d->scratch), d->bar_offset + bar_scratch_at);
 }
 
 static void bar_mmap(struct dev *d)
@@ -283,7 +308,7 @@ static void bar_mmap(struct dev *d)
 		die(d->bdf, "mmap(BAR 0)");
 	bar = map;
 	/* The first touch: a load the compiler must make (it faults the page in). */
-	(void)__atomic_load_n(&bar[IGB_STATUS / 4], __ATOMIC_RELAXED);
+	(void)__atomic_load_n(&bar[bar_read_at / 4], __ATOMIC_RELAXED);
 	if (munmap(map, d->bar_size))
 		die(d->bdf, "munmap(BAR 0)");
 }
@@ -299,7 +324,11 @@ static void get_region_info(struct dev *d)
 		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0, chain)");
 }
 
-/* vfio-pci has no migration: its answer, ENOTTY, is the path measured. */
+/*
+ * vfio-pci has no migration, nor has rvfio-pci on a device without a
+ * migration personality (a fixture device): their answer, ENOTTY, is the path
+ * measured.
+ */
 static void probe_migration(struct dev *d)
 {
 	struct vfio_device_feature feature = {
@@ -309,7 +338,7 @@ static void probe_migration(struct dev *d)
 	};
 
 	d->probe_errno = ioctl(d->fd, VFIO_DEVICE_FEATURE, &feature) ? errno : 0;
-	if (d->probe_errno && (d->ours || d->probe_errno != ENOTTY))
+	if (d->probe_errno && d->probe_errno != ENOTTY)
 		die(d->bdf, "VFIO_DEVICE_FEATURE(PROBE MIG_DEVICE_STATE)");
 }
 
@@ -486,18 +515,55 @@ static void report(const struct path *p, double (*s)[MAX_ROUNDS], int rounds)
 	       percentile(s[1], rounds, 10), percentile(s[1], rounds, 90), ours / theirs);
 }
 
+static int print_usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [--bar-read OFF] [--bar-scratch OFF] RVFIO_BDF VFIO_PCI_BDF [ROUNDS 1-%d]\n",
+		prog, MAX_ROUNDS);
+	return 2;
+}
+
+/* A BAR 0 offset given to @option: a number, a multiple of 4; 0 if not. */
+static int bar_offset_arg(const char *option, const char *arg, __u64 *offset)
+{
+	char *end;
+
+	errno = 0;
+	*offset = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end || *offset % 4) {
+		fprintf(stderr, "vfio_paths_bench: %s %s: not a number that is a multiple of 4\n", option, arg);
+		return 0;
+	}
+	return 1;
+}
+
 int main(int argc, char *argv[])
 {
-	int rounds = argc > 3 ? atoi(argv[3]) : DEFAULT_ROUNDS;
+	const char *prog = argv[0];
 	struct dev *devs;
 	unsigned int p;
-	int i;
+	int rounds, i;
+	int arg = 1;
 
-	if (argc < 3 || argc > 4 || rounds < 1 || rounds > MAX_ROUNDS) {
-		fprintf(stderr, "usage: %s RVFIO_BDF VFIO_PCI_BDF [ROUNDS 1-%d]\n", argv[0],
-			MAX_ROUNDS);
-		return 2;
+	while (arg < argc && !strncmp(argv[arg], "--", 2)) {
+		if (arg + 1 >= argc)
+			return print_usage(prog);
+		if (!strcmp(argv[arg], "--bar-read")) {
+			if (!bar_offset_arg(argv[arg], argv[arg + 1], &bar_read_at))
+				return 2;
+		} else if (!strcmp(argv[arg], "--bar-scratch")) {
+			if (!bar_offset_arg(argv[arg], argv[arg + 1], &bar_scratch_at))
+				return 2;
+		} else {
+			return print_usage(prog);
+		}
+		arg += 2;
 	}
+	argc -= arg - 1;
+	argv += arg - 1;
+	rounds = argc > 3 ? atoi(argv[3]) : DEFAULT_ROUNDS;
+	if (argc < 3 || argc > 4 || rounds < 1 || rounds > MAX_ROUNDS)
+		return print_usage(prog);
 	devs = calloc(2, sizeof(*devs));
 	if (!devs)
 		die(argv[1], "calloc");
@@ -519,5 +585,8 @@ int main(int argc, char *argv[])
 	printf("BENCH migration PROBE answers: rvfio-pci %s, vfio-pci %s\n",
 	       devs[0].probe_errno ? strerror(devs[0].probe_errno) : "supported",
 	       devs[1].probe_errno ? strerror(devs[1].probe_errno) : "supported");
+	printf("BENCH BAR 0 of %#llx bytes: 4-byte reads at %#llx, 4 KiB scratch at %#llx\n",
+	       (unsigned long long)devs[0].bar_size, (unsigned long long)bar_read_at,
+	       (unsigned long long)bar_scratch_at);
 	return 0;
 }
