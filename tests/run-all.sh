@@ -9,7 +9,7 @@
 # the fixture devices on QEMU 11 (IOMMU PASID support off, then on),
 # migration and the mmap rule, and vfio_pci_device_test on both drivers on
 # the "debug" kernel (lockdep, KASAN); the whole parity run with in-tree
-# vfio-pci and the migration benchmark on the "fast" kernel (see
+# vfio-pci and the benchmarks on the "fast" kernel (see
 # Documentation/testing.rst).
 # Ends with "N passed, M failed".
 #
@@ -348,9 +348,18 @@ else
 	record build_nested_qemu fail
 fi
 
-# Figures, not tests: each migration arc against a device reset (fast kernel).
-RVFIO_VM_TIMEOUT=600 run_guest bench "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/bench.sh"
+# Figures, not tests, on the fast kernel, few rounds (make bench runs many;
+# Documentation/performance.rst): each migration arc against a device reset,
+# every path a VMM uses on rvfio-pci against vfio-pci, the mapping tracker's
+# scaling; then the paths on a fixture device with PASID, where rvfio-pci's
+# hiding runs, against vfio-pci on the same description (QEMU 11).
+RVFIO_VM_TIMEOUT=900 run_guest bench "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/bench.sh"
 last_boot bench | grep '^BENCH'
+RVFIO_PATHS_ROUNDS=3 RVFIO_GUEST_ENV=RVFIO_PATHS_ROUNDS RVFIO_VM_TIMEOUT=900 \
+	run_guest fixture-bench "$kdir_fast" "$ko_fast" "$repo/tests/fixture/vm.sh" \
+	--pasid-bits 20 --script "$repo/tests/vm/fixture_bench.sh" \
+	"$repo/tests/fixture/devices/bench-pasid.desc" "$repo/tests/fixture/devices/bench-pasid.desc"
+last_boot fixture-bench | grep '^BENCH'
 
 say "wall time $(($(date +%s) - start)) s; logs in $logs"
 finish
