@@ -10,8 +10,9 @@
 //! `close` (munmap, exit) and `mremap` (refused), which keep the tracker's record equal to the
 //! live VMAs. The tracker's lock is taken under `mmap_lock` and takes nothing else.
 //!
-//! The record is a tree keyed by VMA, so a VMA comes and goes in O(log n) with n live ones; a
-//! split or a fork's copy (rarer) and the start of saving or logging look at every one.
+//! The record is a tree keyed by VMA, with a count of the mappings that cover a trapped page:
+//! a VMA comes and goes in O(log n) with n live ones, saving or logging starts in O(1), and
+//! only a split or a fork's copy (rarer) looks at every live mapping.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -43,7 +44,8 @@ static CORE_VM_OPS: AtomicPtr<bindings::vm_operations_struct> =
 ///
 /// Outside the lock, `live` holds one entry per live VMA of the device's BARs whose
 /// operations are [`CoreDevice::TRACKED_VM_OPS`], with its current range, except `lost` of
-/// them that could not be recorded; while `saving` or `logging`, and at any time under the
+/// them that could not be recorded; `covering` of the recorded ones cover a trapped page; while
+/// `saving` or `logging`, and at any time under the
 /// `saving` layout, none of them covers a trapped page. `layout` changes only while the device is not
 /// open, so no VMA of the device exists then.
 #[pin_data]
@@ -57,6 +59,8 @@ pub(crate) struct MappingTracker {
 struct Tracked {
     /// The live mappings, by the address of their VMA.
     live: RBTree<usize, Mapping>,
+    /// How many of `live` cover a trapped page.
+    covering: usize,
     /// VMAs that could not be recorded (no memory): saving and logging stay refused while
     /// any lives.
     lost: usize,
@@ -74,12 +78,50 @@ fn covers_trapped(trapped: &[TrappedPages; BARS], mapping: &Mapping) -> bool {
 
 impl Tracked {
     /// Whether a live mapping covers a trapped page, or one might.
-    fn conflicting(&self, trapped: &[TrappedPages; BARS]) -> bool {
-        self.lost > 0
-            || self
-                .live
-                .values()
-                .any(|mapping| covers_trapped(trapped, mapping))
+    fn conflicting(&self) -> bool {
+        self.lost > 0 || self.covering > 0
+    }
+
+    /// Records `mapping` of a VMA that just appeared; a failure to record it is remembered.
+    fn record(&mut self, trapped: &[TrappedPages; BARS], mapping: Mapping) {
+        let covers = covers_trapped(trapped, &mapping);
+        match self
+            .live
+            .try_create_and_insert(mapping.vma, mapping, GFP_KERNEL)
+        {
+            Ok(replaced) => {
+                // A live VMA is recorded once, so nothing is replaced; were it, its count
+                // would go with it.
+                if let Some(node) = replaced {
+                    let (_, old) = node.to_key_value();
+                    self.covering -= usize::from(covers_trapped(trapped, &old));
+                }
+                self.covering += usize::from(covers);
+            }
+            Err(_) => self.lost += 1,
+        }
+    }
+
+    /// Records `mapping` of a VMA copied from a tracked one: a piece split off an original,
+    /// which then keeps the rest, or a fork's or a move's copy.
+    fn record_copy(&mut self, trapped: &[TrappedPages; BARS], mapping: Mapping) {
+        if let Some(kept) = split_of(self.live.values(), &mapping) {
+            let kept_covers = covers_trapped(trapped, &kept);
+            if let Some(original) = self.live.get_mut(&kept.vma) {
+                let covered = covers_trapped(trapped, original);
+                *original = kept;
+                self.covering = self.covering - usize::from(covered) + usize::from(kept_covers);
+            }
+        }
+        self.record(trapped, mapping);
+    }
+
+    /// Forgets the VMA at `vma`, which is going away.
+    fn forget(&mut self, trapped: &[TrappedPages; BARS], vma: usize) {
+        match self.live.remove(&vma) {
+            Some(mapping) => self.covering -= usize::from(covers_trapped(trapped, &mapping)),
+            None => self.lost = self.lost.saturating_sub(1),
+        }
     }
 }
 
@@ -90,6 +132,7 @@ impl MappingTracker {
             trapped,
             inner <- new_mutex!(Tracked {
                 live: RBTree::new(),
+                covering: 0,
                 lost: 0,
                 saving: false,
                 logging: false,
@@ -126,7 +169,7 @@ impl MappingTracker {
     /// page (`EBUSY`): the check and the setting are one step under the lock `mmap` takes.
     fn start_trapping(&self, reason: impl FnOnce(&mut Tracked) -> &mut bool) -> Result {
         let mut inner = self.inner.lock();
-        if inner.conflicting(&self.trapped) {
+        if inner.conflicting() {
             return Err(EBUSY);
         }
         *reason(&mut inner) = true;
@@ -147,28 +190,6 @@ impl MappingTracker {
     /// and found it closed).
     pub(super) fn set_layout(&self, layout: MmapLayout) {
         self.inner.lock().layout = layout;
-    }
-
-    /// Records `mapping` of a VMA that just appeared; a failure to record it is remembered.
-    fn record(inner: &mut Tracked, mapping: Mapping) {
-        if inner
-            .live
-            .try_create_and_insert(mapping.vma, mapping, GFP_KERNEL)
-            .is_err()
-        {
-            inner.lost += 1;
-        }
-    }
-
-    /// Records `mapping` of a VMA copied from a tracked one: a piece split off an original,
-    /// which then keeps the rest, or a fork's or a move's copy.
-    fn record_copy(inner: &mut Tracked, mapping: Mapping) {
-        if let Some(kept) = split_of(inner.live.values(), &mapping) {
-            if let Some(original) = inner.live.get_mut(&kept.vma) {
-                *original = kept;
-            }
-        }
-        Self::record(inner, mapping);
     }
 }
 
@@ -251,7 +272,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
                 CORE_VM_OPS.store(unsafe { (*vma).vm_ops.cast_mut() }, Ordering::Release);
                 // SAFETY: `vma` is being set up under `mmap_lock`; the ops are 'static.
                 unsafe { (*vma).vm_ops = &Self::TRACKED_VM_OPS };
-                MappingTracker::record(&mut inner, mapping);
+                inner.record(&tracker.trapped, mapping);
             }
             Ok(0)
         })
@@ -266,7 +287,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         let tracker = unsafe { Self::tracker_of(vma) };
         // SAFETY: As this function requires.
         let mapping = unsafe { mapping_of(vma) };
-        MappingTracker::record_copy(&mut tracker.inner.lock(), mapping);
+        tracker.inner.lock().record_copy(&tracker.trapped, mapping);
     }
 
     /// # Safety
@@ -275,10 +296,7 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
     unsafe extern "C" fn vma_close_callback(vma: *mut bindings::vm_area_struct) {
         // SAFETY: As this function requires.
         let tracker = unsafe { Self::tracker_of(vma) };
-        let mut inner = tracker.inner.lock();
-        if inner.live.remove(&(vma as usize)).is_none() {
-            inner.lost = inner.lost.saturating_sub(1);
-        }
+        tracker.inner.lock().forget(&tracker.trapped, vma as usize);
     }
 
     /// Moving a tracked mapping is refused: the kernel then undoes the move.
