@@ -6,6 +6,11 @@
  * operation fails, never on a time.
  *
  *   vfio_paths_bench [--bar-read OFF] [--bar-scratch OFF] RVFIO_BDF VFIO_PCI_BDF [ROUNDS]
+ *   vfio_paths_bench --control [--bar-read OFF] [--bar-scratch OFF] BDF BDF [ROUNDS]
+ *
+ * --control takes two devices both bound to vfio-pci: the same code on both
+ * sides, so its ratios say how far apart two identical paths come out in
+ * this VM, the floor under which a ratio of the drivers means nothing.
  *
  * Plain ioctls, so that the two ways of opening a device are explicit: the
  * cdev bound to an iommufd, and the group in a type1 container. Each round
@@ -497,28 +502,32 @@ static void round_of(struct dev *devs, int round)
 	}
 }
 
-static void report(const struct path *p, double (*s)[MAX_ROUNDS], int rounds)
+static void report(const struct path *p, const struct dev *devs, double (*s)[MAX_ROUNDS],
+		   int rounds)
 {
 	double ours, theirs;
 
+	if (p->ours_only && !devs[0].ours)
+		return;
 	qsort(s[0], rounds, sizeof(double), compare);
 	ours = percentile(s[0], rounds, 50);
-	printf("BENCH %-26s rvfio-pci median %10.2f us (p10 %10.2f, p90 %10.2f), ", p->name,
-	       ours, percentile(s[0], rounds, 10), percentile(s[0], rounds, 90));
+	printf("BENCH %-26s %s median %10.2f us (p10 %10.2f, p90 %10.2f), ", p->name,
+	       devs[0].driver, ours, percentile(s[0], rounds, 10), percentile(s[0], rounds, 90));
 	if (p->ours_only) {
-		printf("vfio-pci %-45s ratio %7s\n", "(no such feature)", "-");
+		printf("%s %-45s ratio %7s\n", devs[1].driver, "(no such feature)", "-");
 		return;
 	}
 	qsort(s[1], rounds, sizeof(double), compare);
 	theirs = percentile(s[1], rounds, 50);
-	printf("vfio-pci median %10.2f us (p10 %10.2f, p90 %10.2f), ratio %7.4f\n", theirs,
-	       percentile(s[1], rounds, 10), percentile(s[1], rounds, 90), ours / theirs);
+	printf("%s median %10.2f us (p10 %10.2f, p90 %10.2f), ratio %7.4f\n", devs[1].driver,
+	       theirs, percentile(s[1], rounds, 10), percentile(s[1], rounds, 90),
+	       ours / theirs);
 }
 
 static int print_usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [--bar-read OFF] [--bar-scratch OFF] RVFIO_BDF VFIO_PCI_BDF [ROUNDS 1-%d]\n",
+		"usage: %s [--control] [--bar-read OFF] [--bar-scratch OFF] RVFIO_BDF VFIO_PCI_BDF [ROUNDS 1-%d]\n",
 		prog, MAX_ROUNDS);
 	return 2;
 }
@@ -543,9 +552,14 @@ int main(int argc, char *argv[])
 	struct dev *devs;
 	unsigned int p;
 	int rounds, i;
-	int arg = 1;
+	int arg = 1, control = 0;
 
 	while (arg < argc && !strncmp(argv[arg], "--", 2)) {
+		if (!strcmp(argv[arg], "--control")) {
+			control = 1;
+			arg++;
+			continue;
+		}
 		if (arg + 1 >= argc)
 			return print_usage(prog);
 		if (!strcmp(argv[arg], "--bar-read")) {
@@ -567,7 +581,7 @@ int main(int argc, char *argv[])
 	devs = calloc(2, sizeof(*devs));
 	if (!devs)
 		die(argv[1], "calloc");
-	setup(&devs[0], argv[1], "rvfio-pci", 1);
+	setup(&devs[0], argv[1], control ? "vfio-pci" : "rvfio-pci", !control);
 	setup(&devs[1], argv[2], "vfio-pci", 0);
 
 	/* A warm-up round, not counted: caches, first faults, lazy setup. */
@@ -575,15 +589,16 @@ int main(int argc, char *argv[])
 	for (i = 0; i < rounds; i++)
 		round_of(devs, i);
 
-	printf("BENCH %d rounds, rvfio-pci %s, vfio-pci %s; us per call\n", rounds,
-	       argv[1], argv[2]);
+	printf("BENCH %d rounds%s, %s %s, %s %s; us per call\n", rounds,
+	       control ? " (control: one driver on both)" : "", devs[0].driver, argv[1],
+	       devs[1].driver, argv[2]);
 	for (p = 0; p < NR_PATHS; p++)
-		report(&paths[p], samples[p], rounds);
+		report(&paths[p], devs, samples[p], rounds);
 	/* What the two drivers answered differs on two paths: say how. */
-	printf("BENCH region info argsz with chain: rvfio-pci %u, vfio-pci %u\n",
-	       devs[0].region_info_argsz, devs[1].region_info_argsz);
-	printf("BENCH migration PROBE answers: rvfio-pci %s, vfio-pci %s\n",
-	       devs[0].probe_errno ? strerror(devs[0].probe_errno) : "supported",
+	printf("BENCH region info argsz with chain: %s %u, %s %u\n", devs[0].driver,
+	       devs[0].region_info_argsz, devs[1].driver, devs[1].region_info_argsz);
+	printf("BENCH migration PROBE answers: %s %s, %s %s\n", devs[0].driver,
+	       devs[0].probe_errno ? strerror(devs[0].probe_errno) : "supported", devs[1].driver,
 	       devs[1].probe_errno ? strerror(devs[1].probe_errno) : "supported");
 	printf("BENCH BAR 0 of %#llx bytes: 4-byte reads at %#llx, 4 KiB scratch at %#llx\n",
 	       (unsigned long long)devs[0].bar_size, (unsigned long long)bar_read_at,

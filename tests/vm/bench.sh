@@ -10,7 +10,9 @@
 #    rvfio-pci beside vfio-pci, ABAB. Run twice, rvfio-pci on the first igb
 #    and then on the second, so that what differs between the two functions
 #    (their place on the bus, their IOMMU group) cancels out of the ratio
-#    both runs give together (their geometric mean);
+#    both runs give together (their geometric mean). Then once with both igbs
+#    bound to vfio-pci (--control): the ratios of two identical paths, the
+#    floor under which a ratio of the drivers says nothing;
 #  - scaling (tests/progs/vfio_mmap_scaling.c): mmap and munmap with 1, 16,
 #    256 and 4096 live mappings, beside vfio-pci, and entering PRE_COPY with
 #    them, which shows what the mapping tracker's record costs as it grows.
@@ -45,10 +47,16 @@ paths() {
 }
 paths first "$a" "$b"
 paths second "$b" "$a"
-# Per path, the ratio of each placement and their geometric mean (a square
-# root by Newton's method: the guest's awk has no math functions).
-echo "BENCH paths ratio rvfio-pci / vfio-pci: first placement, second, both"
-cat /tmp/paths.first /tmp/paths.second | awk '
+check paths_bind_control bind_to "$a" vfio-pci
+check paths_bind_control_twin bind_to "$b" vfio-pci
+"$bin/vfio_paths_bench" --control "$a" "$b" "${RVFIO_PATHS_ROUNDS:-5}" >/tmp/paths.control
+check paths_control test $? -eq 0
+sed "s/^BENCH /BENCH paths control: /" /tmp/paths.control
+# Per path, the ratio of each placement, their geometric mean (a square root
+# by Newton's method: the guest's awk has no math functions), and the
+# control's ratio.
+echo "BENCH paths ratio rvfio-pci / vfio-pci: first placement, second, both; control (vfio-pci on both)"
+awk '
 	function root(x,  r, i) {
 		r = x > 1 ? x : 1
 		for (i = 0; i < 60; i++)
@@ -58,17 +66,18 @@ cat /tmp/paths.first /tmp/paths.second | awk '
 	/ ratio +[0-9.]+$/ {
 		name = $0
 		sub(/^BENCH /, "", name)
-		sub(/ +rvfio-pci median.*/, "", name)
-		if (!(name in first)) { first[name] = $NF; order[n++] = name }
-		else second[name] = $NF
+		sub(/ +(rvfio-pci|vfio-pci) median.*/, "", name)
+		if (FILENAME ~ /first$/) { first[name] = $NF; order[n++] = name }
+		else if (FILENAME ~ /second$/) second[name] = $NF
+		else control[name] = $NF
 	}
 	END {
 		for (i = 0; i < n; i++) {
 			k = order[i]
-			printf "BENCH paths %-26s %7.4f %7.4f %7.4f\n", k, first[k], second[k],
-				root(first[k] * second[k])
+			printf "BENCH paths %-26s %7.4f %7.4f %7.4f; %7.4f\n", k, first[k], second[k],
+				root(first[k] * second[k]), control[k]
 		}
-	}'
+	}' /tmp/paths.first /tmp/paths.second /tmp/paths.control
 
 check bind_igb_scaling bind_to "$a" rvfio-pci
 check bind_twin_scaling bind_to "$b" vfio-pci
