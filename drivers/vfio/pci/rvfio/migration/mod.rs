@@ -386,14 +386,17 @@ impl<P: Personality> Migration<P> {
     /// driver sees because their pages are trapped while saving or logging; the DMA log sees
     /// those.
     fn bar_written<D: Driver>(&self, dev: &OpenDevice<'_, D>, bar: usize, offset: u64, len: usize) {
-        if bar != P::REGS_BAR {
+        // Most writes through the region miss every trapped page: one look at the pages
+        // spares them the look at each doorbell.
+        let trapped = self.mappings.trapped(bar);
+        if bar != P::REGS_BAR || !trapped.is_some_and(|pages| pages.conflicts(offset, len as u64)) {
             return;
         }
         let doorbells = registers_written(P::TRAPPED, offset, len as u64);
-        self.doorbell_writes
-            .0
-            .fetch_add(doorbells as u64, Ordering::Relaxed);
         if doorbells > 0 {
+            self.doorbell_writes
+                .0
+                .fetch_add(doorbells as u64, Ordering::Relaxed);
             self.dma_log
                 .written(dev, &self.mappings, offset, len as u64);
         }
