@@ -24,7 +24,8 @@ KDIR=$kdir bash "$repo/tests/build-progs.sh" >/dev/null
 
 rounds=${BENCH_ROUNDS:-50}
 export RVFIO_BENCH_ROUNDS=$rounds RVFIO_PATHS_ROUNDS=$rounds RVFIO_SCALING_ROUNDS=$rounds
-export RVFIO_GUEST_ENV="RVFIO_BENCH_ROUNDS RVFIO_PATHS_ROUNDS RVFIO_SCALING_ROUNDS"
+export RVFIO_PATHS_CONTROL=1
+export RVFIO_GUEST_ENV="RVFIO_BENCH_ROUNDS RVFIO_PATHS_ROUNDS RVFIO_SCALING_ROUNDS RVFIO_PATHS_CONTROL"
 KDIR=$kdir RVFIO_KO=$repo/build/module-bench/drivers/vfio/pci/rvfio/rvfio_pci.ko \
 	RVFIO_VM_TIMEOUT=3600 RVFIO_VM_LOG=$logs/bench-long.console \
 	"$repo/tests/qemu/run-guest" "$repo/tests/vm/bench.sh" 2>&1 |
