@@ -42,6 +42,7 @@
  * Held mappings are not touched. Each mapping is its own VMA: the kernel never
  * merges VM_PFNMAP mappings.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -57,6 +58,8 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 #include <linux/rvfio.h>
+
+#include "bench.h"
 
 #define DEFAULT_ROUNDS 10
 #define MAX_ROUNDS 200
@@ -90,71 +93,6 @@ struct dev {
 
 static long page_size;
 
-static void die(const char *bdf, const char *what)
-{
-	fprintf(stderr, "vfio_mmap_scaling: %s: %s: %s\n", bdf, what, strerror(errno));
-	exit(1);
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int compare(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The @p-th percentile of @count sorted samples, interpolated between ranks. */
-static double percentile(const double *sorted, int count, int p)
-{
-	double rank = (count - 1) * p / 100.0;
-	int low = (int)rank;
-
-	if (low + 1 >= count)
-		return sorted[count - 1];
-	return sorted[low] + (rank - low) * (sorted[low + 1] - sorted[low]);
-}
-
-/* The basename of what sysfs link @link of @bdf points to, in @out. */
-static void sysfs_link(const char *bdf, const char *link, char *out, size_t size)
-{
-	char path[256], target[256];
-	ssize_t len;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, link);
-	len = readlink(path, target, sizeof(target) - 1);
-	if (len < 0)
-		die(bdf, path);
-	target[len] = '\0';
-	snprintf(out, size, "%s", basename(target));
-}
-
-/* The cdev of @bdf: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
-static void find_cdev(struct dev *d)
-{
-	char path[256], name[32] = "";
-	int n;
-
-	for (n = 0; n < 1024 && !name[0]; n++) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev/vfio%d",
-			 d->bdf, n);
-		if (!access(path, F_OK))
-			snprintf(name, sizeof(name), "vfio%d", n);
-	}
-	if (!name[0]) {
-		errno = ENOENT;
-		die(d->bdf, "no vfio-dev/vfioN in sysfs");
-	}
-	snprintf(d->cdev, sizeof(d->cdev), "/dev/vfio/devices/%s", name);
-}
-
 /*
  * Opens @d's cdev, bound to an iommufd and attached to an IOAS, and reads
  * BAR 0's info with its capability chain into @buf.
@@ -162,50 +100,38 @@ static void find_cdev(struct dev *d)
 static void open_device(struct dev *d, const char *bdf, const char *driver, int ours,
 			__u64 *buf)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
 	struct vfio_region_info *info = (void *)buf;
-	char bound[64];
 
 	d->bdf = bdf;
 	d->driver = driver;
 	d->ours = ours;
-	sysfs_link(bdf, "driver", bound, sizeof(bound));
-	if (strcmp(bound, driver)) {
-		fprintf(stderr, "vfio_mmap_scaling: %s is bound to %s, not %s\n", bdf, bound,
-			driver);
-		exit(1);
-	}
-	find_cdev(d);
-	d->iommufd = open("/dev/iommu", O_RDWR);
-	if (d->iommufd < 0)
-		die(bdf, "/dev/iommu");
-	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		die(bdf, "IOMMU_IOAS_ALLOC");
-	d->ioas = alloc.out_ioas_id;
+	bench_bound_to(bdf, driver);
+	find_cdev(d->bdf, d->cdev, sizeof(d->cdev));
+	bench_iommufd(bdf, &d->iommufd, &d->ioas);
 	d->fd = open(d->cdev, O_RDWR);
 	if (d->fd < 0)
-		die(bdf, d->cdev);
+		bench_die(bdf, d->cdev);
 	bind.iommufd = d->iommufd;
 	if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		die(bdf, "VFIO_DEVICE_BIND_IOMMUFD");
+		bench_die(bdf, "VFIO_DEVICE_BIND_IOMMUFD");
 	attach.pt_id = d->ioas;
 	if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		die(bdf, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+		bench_die(bdf, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
 
 	memset(buf, 0, REGION_INFO_MAX);
 	info->argsz = REGION_INFO_MAX;
 	info->index = VFIO_PCI_BAR0_REGION_INDEX;
 	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, info))
-		die(bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0)");
+		bench_die(bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0)");
 	if (info->argsz > REGION_INFO_MAX) {
 		errno = E2BIG;
-		die(bdf, "BAR 0's capability chain");
+		bench_die(bdf, "BAR 0's capability chain");
 	}
 	if (!(info->flags & VFIO_REGION_INFO_FLAG_MMAP) || info->size < IGB_PBM + (__u64)page_size) {
 		errno = EINVAL;
-		die(bdf, "BAR 0 is not an igb's mmap-able BAR");
+		bench_die(bdf, "BAR 0 is not an igb's mmap-able BAR");
 	}
 	d->bar_offset = info->offset;
 	d->bar_size = info->size;
@@ -247,11 +173,11 @@ static void pick_page(struct dev *d, __u64 *buf)
 	saving = (void *)region_cap(buf, VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING);
 	if (!saving) {
 		errno = ENOENT;
-		die(d->bdf, "BAR 0 has no VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING");
+		bench_die(d->bdf, "BAR 0 has no VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING");
 	}
 	if ((char *)&saving->areas[saving->nr_areas] > (char *)buf + REGION_INFO_MAX) {
 		errno = E2BIG;
-		die(d->bdf, "BAR 0's saving areas");
+		bench_die(d->bdf, "BAR 0's saving areas");
 	}
 	for (c = 0; c < ARRAY_SIZE(candidates); c++) {
 		__u64 start = candidates[c].page & ~(__u64)(page_size - 1);
@@ -268,7 +194,7 @@ static void pick_page(struct dev *d, __u64 *buf)
 		}
 	}
 	errno = EBUSY;
-	die(d->bdf, "neither STATUS's page nor PBM's is in the saving layout");
+	bench_die(d->bdf, "neither STATUS's page nor PBM's is in the saving layout");
 }
 
 static void *map_page(struct dev *d)
@@ -277,14 +203,14 @@ static void *map_page(struct dev *d)
 			 d->bar_offset + d->page);
 
 	if (map == MAP_FAILED)
-		die(d->bdf, "mmap(BAR 0 page)");
+		bench_die(d->bdf, "mmap(BAR 0 page)");
 	return map;
 }
 
 static void unmap_page(struct dev *d, void *map)
 {
 	if (munmap(map, page_size))
-		die(d->bdf, "munmap(BAR 0 page)");
+		bench_die(d->bdf, "munmap(BAR 0 page)");
 }
 
 /* The timed path: mmap, the first touch (a load that faults the page in), munmap. */
@@ -348,7 +274,7 @@ static int set_state(struct dev *d, __u32 state)
 	mig->device_state = state;
 	mig->data_fd = -1;
 	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, feature))
-		die(d->bdf, state == VFIO_DEVICE_STATE_PRE_COPY ?
+		bench_die(d->bdf, state == VFIO_DEVICE_STATE_PRE_COPY ?
 			    "VFIO_DEVICE_FEATURE(SET MIG_DEVICE_STATE PRE_COPY)" :
 			    "VFIO_DEVICE_FEATURE(SET MIG_DEVICE_STATE RUNNING)");
 	return mig->data_fd;
@@ -371,7 +297,7 @@ static void sample_saving(struct dev *d, double *enter, double *leave)
 	*enter = now_us() - start;
 	if (data_fd < 0) {
 		errno = EBADF;
-		die(d->bdf, "RUNNING -> PRE_COPY opened no data fd");
+		bench_die(d->bdf, "RUNNING -> PRE_COPY opened no data fd");
 	}
 	close(data_fd);
 	start = now_us();
@@ -487,7 +413,7 @@ int main(int argc, char *argv[])
 	page_size = sysconf(_SC_PAGESIZE);
 	devs = calloc(2, sizeof(*devs));
 	if (!devs)
-		die(argv[1], "calloc");
+		bench_die(argv[1], "calloc");
 	open_device(&devs[0], argv[1], "rvfio-pci", 1, buf);
 	pick_page(&devs[0], buf);
 	open_device(&devs[1], argv[2], "vfio-pci", 0, buf);

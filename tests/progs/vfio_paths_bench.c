@@ -46,6 +46,7 @@
  * The config write writes back the command register's value, with zero in
  * the status register above it (its error bits are write-one-to-clear).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -62,6 +63,8 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 #include <linux/rvfio.h>
+
+#include "bench.h"
 
 #define DEFAULT_ROUNDS 20
 #define MAX_ROUNDS 200
@@ -105,12 +108,6 @@ struct path {
 static __u64 bar_read_at = IGB_STATUS;
 static __u64 bar_scratch_at = IGB_PBM;
 
-static void die(const char *bdf, const char *what)
-{
-	fprintf(stderr, "vfio_paths_bench: %s: %s: %s\n", bdf, what, strerror(errno));
-	exit(1);
-}
-
 /* Fails unless @d's BAR 0 holds @size bytes at @offset, asked for by @option. */
 static void check_bar_room(struct dev *d, const char *option, __u64 offset, __u64 size)
 {
@@ -123,71 +120,12 @@ static void check_bar_room(struct dev *d, const char *option, __u64 offset, __u6
 	exit(1);
 }
 
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int compare(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The @p-th percentile of @count sorted samples, interpolated between ranks. */
-static double percentile(const double *sorted, int count, int p)
-{
-	double rank = (count - 1) * p / 100.0;
-	int low = (int)rank;
-
-	if (low + 1 >= count)
-		return sorted[count - 1];
-	return sorted[low] + (rank - low) * (sorted[low + 1] - sorted[low]);
-}
-
-/* The basename of what sysfs link @link of @bdf points to, in @out. */
-static void sysfs_link(const char *bdf, const char *link, char *out, size_t size)
-{
-	char path[256], target[256];
-	ssize_t len;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, link);
-	len = readlink(path, target, sizeof(target) - 1);
-	if (len < 0)
-		die(bdf, path);
-	target[len] = '\0';
-	snprintf(out, size, "%s", basename(target));
-}
-
-/* The cdev of @bdf: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
-static void find_cdev(struct dev *d)
-{
-	char path[256], name[32] = "";
-	int n;
-
-	for (n = 0; n < 1024 && !name[0]; n++) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev/vfio%d",
-			 d->bdf, n);
-		if (!access(path, F_OK))
-			snprintf(name, sizeof(name), "vfio%d", n);
-	}
-	if (!name[0]) {
-		errno = ENOENT;
-		die(d->bdf, "no vfio-dev/vfioN in sysfs");
-	}
-	snprintf(d->cdev, sizeof(d->cdev), "/dev/vfio/devices/%s", name);
-}
-
 static void region_info(struct dev *d, __u32 index, __u64 *offset, __u64 *size)
 {
 	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
 
 	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &info))
-		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO");
+		bench_die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO");
 	*offset = info.offset;
 	*size = info.size;
 }
@@ -195,13 +133,13 @@ static void region_info(struct dev *d, __u32 index, __u64 *offset, __u64 *size)
 static void pread_all(struct dev *d, void *buf, size_t size, __u64 offset)
 {
 	if (pread(d->fd, buf, size, offset) != (ssize_t)size)
-		die(d->bdf, "pread");
+		bench_die(d->bdf, "pread");
 }
 
 static void pwrite_all(struct dev *d, const void *buf, size_t size, __u64 offset)
 {
 	if (pwrite(d->fd, buf, size, offset) != (ssize_t)size)
-		die(d->bdf, "pwrite");
+		bench_die(d->bdf, "pwrite");
 }
 
 /* Opens @d's cdev, bound to its iommufd and attached to its IOAS. */
@@ -216,11 +154,11 @@ static int cdev_open(struct dev *d)
 	int fd = open(d->cdev, O_RDWR);
 
 	if (fd < 0)
-		die(d->bdf, d->cdev);
+		bench_die(d->bdf, d->cdev);
 	if (ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		die(d->bdf, "VFIO_DEVICE_BIND_IOMMUFD");
+		bench_die(d->bdf, "VFIO_DEVICE_BIND_IOMMUFD");
 	if (ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		die(d->bdf, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+		bench_die(d->bdf, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
 	return fd;
 }
 
@@ -240,11 +178,11 @@ static void open_device(struct dev *d)
 	check_bar_room(d, "--bar-read", bar_read_at, sizeof(__u32));
 	check_bar_room(d, "--bar-scratch", bar_scratch_at, SCRATCH_SIZE);
 	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &info))
-		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0)");
+		bench_die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0)");
 	d->region_info_argsz = info.argsz;
 	if (d->region_info_argsz > REGION_INFO_MAX) {
 		errno = E2BIG;
-		die(d->bdf, "BAR 0's capability chain");
+		bench_die(d->bdf, "BAR 0's capability chain");
 	}
 	pread_all(d, &dword, sizeof(dword), d->config_offset + PCI_COMMAND);
 	d->command = dword & 0xffff;
@@ -310,12 +248,12 @@ static void bar_mmap(struct dev *d)
 	map = mmap(NULL, d->bar_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
 		   d->bar_offset);
 	if (map == MAP_FAILED)
-		die(d->bdf, "mmap(BAR 0)");
+		bench_die(d->bdf, "mmap(BAR 0)");
 	bar = map;
 	/* The first touch: a load the compiler must make (it faults the page in). */
 	(void)__atomic_load_n(&bar[bar_read_at / 4], __ATOMIC_RELAXED);
 	if (munmap(map, d->bar_size))
-		die(d->bdf, "munmap(BAR 0)");
+		bench_die(d->bdf, "munmap(BAR 0)");
 }
 
 static void get_region_info(struct dev *d)
@@ -326,7 +264,7 @@ static void get_region_info(struct dev *d)
 	info->argsz = d->region_info_argsz;
 	info->index = VFIO_PCI_BAR0_REGION_INDEX;
 	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, info))
-		die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0, chain)");
+		bench_die(d->bdf, "VFIO_DEVICE_GET_REGION_INFO(BAR 0, chain)");
 }
 
 /*
@@ -344,7 +282,7 @@ static void probe_migration(struct dev *d)
 
 	d->probe_errno = ioctl(d->fd, VFIO_DEVICE_FEATURE, &feature) ? errno : 0;
 	if (d->probe_errno && d->probe_errno != ENOTTY)
-		die(d->bdf, "VFIO_DEVICE_FEATURE(PROBE MIG_DEVICE_STATE)");
+		bench_die(d->bdf, "VFIO_DEVICE_FEATURE(PROBE MIG_DEVICE_STATE)");
 }
 
 static void get_pasid_ats(struct dev *d)
@@ -359,13 +297,13 @@ static void get_pasid_ats(struct dev *d)
 	feature->argsz = sizeof(struct vfio_device_feature) + RVFIO_PCI_PASID_ATS_MAX_SIZE;
 	feature->flags = VFIO_DEVICE_FEATURE_GET | RVFIO_DEVICE_FEATURE_PCI_PASID_ATS;
 	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, feature))
-		die(d->bdf, "VFIO_DEVICE_FEATURE(GET PCI_PASID_ATS)");
+		bench_die(d->bdf, "VFIO_DEVICE_FEATURE(GET PCI_PASID_ATS)");
 }
 
 static void reset(struct dev *d)
 {
 	if (ioctl(d->fd, VFIO_DEVICE_RESET))
-		die(d->bdf, "VFIO_DEVICE_RESET");
+		bench_die(d->bdf, "VFIO_DEVICE_RESET");
 }
 
 /* Open, bind to the iommufd, attach to the IOAS, close. */
@@ -382,23 +320,23 @@ static void open_group(struct dev *d)
 
 	container = open("/dev/vfio/vfio", O_RDWR);
 	if (container < 0)
-		die(d->bdf, "/dev/vfio/vfio");
+		bench_die(d->bdf, "/dev/vfio/vfio");
 	group = open(d->group, O_RDWR);
 	if (group < 0)
-		die(d->bdf, d->group);
+		bench_die(d->bdf, d->group);
 	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status))
-		die(d->bdf, "VFIO_GROUP_GET_STATUS");
+		bench_die(d->bdf, "VFIO_GROUP_GET_STATUS");
 	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		errno = EPERM;
-		die(d->bdf, "group not viable");
+		bench_die(d->bdf, "group not viable");
 	}
 	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
-		die(d->bdf, "VFIO_GROUP_SET_CONTAINER");
+		bench_die(d->bdf, "VFIO_GROUP_SET_CONTAINER");
 	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		die(d->bdf, "VFIO_SET_IOMMU(TYPE1v2)");
+		bench_die(d->bdf, "VFIO_SET_IOMMU(TYPE1v2)");
 	fd = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
 	if (fd < 0)
-		die(d->bdf, "VFIO_GROUP_GET_DEVICE_FD");
+		bench_die(d->bdf, "VFIO_GROUP_GET_DEVICE_FD");
 	close(fd);
 	close(group);
 	close(container);
@@ -428,28 +366,17 @@ static double samples[NR_PATHS][2][MAX_ROUNDS];
 
 static void setup(struct dev *d, const char *bdf, const char *driver, int ours)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	char bound[64], group[32];
+	char group[32];
 
 	d->bdf = bdf;
 	d->driver = driver;
 	d->ours = ours;
 	d->fd = -1;
-	sysfs_link(bdf, "driver", bound, sizeof(bound));
-	if (strcmp(bound, driver)) {
-		fprintf(stderr, "vfio_paths_bench: %s is bound to %s, not %s\n", bdf, bound,
-			driver);
-		exit(1);
-	}
+	bench_bound_to(bdf, driver);
 	sysfs_link(bdf, "iommu_group", group, sizeof(group));
 	snprintf(d->group, sizeof(d->group), "/dev/vfio/%s", group);
-	find_cdev(d);
-	d->iommufd = open("/dev/iommu", O_RDWR);
-	if (d->iommufd < 0)
-		die(bdf, "/dev/iommu");
-	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		die(bdf, "IOMMU_IOAS_ALLOC");
-	d->ioas = alloc.out_ioas_id;
+	find_cdev(d->bdf, d->cdev, sizeof(d->cdev));
+	bench_iommufd(bdf, &d->iommufd, &d->ioas);
 }
 
 /*
@@ -580,7 +507,7 @@ int main(int argc, char *argv[])
 		return print_usage(prog);
 	devs = calloc(2, sizeof(*devs));
 	if (!devs)
-		die(argv[1], "calloc");
+		bench_die(argv[1], "calloc");
 	setup(&devs[0], argv[1], control ? "vfio-pci" : "rvfio-pci", !control);
 	setup(&devs[1], argv[2], "vfio-pci", 0);
 

@@ -27,6 +27,7 @@
 
 #include "migration_uapi.h"
 #include "saving_layout.h"
+#include "../progs/bench.h"
 
 #define MAX_ROUNDS 100
 #define STREAM_MAX SZ_64K
@@ -43,21 +44,6 @@ static const char *const arc_names[NR_ARCS] = {
 	"read final record", "STOP_COPY -> STOP", "STOP -> RESUMING",
 	"write stream", "RESUMING -> STOP (load)", "STOP -> RUNNING (resumed)",
 };
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int compare(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static double median(double *samples, int count)
 {
