@@ -11,7 +11,7 @@
 #   make MO=DIR    put the module's objects in DIR (default build/module; one per kernel)
 #   make host-test cargo test of the pure code on the host
 #   make bench     the benchmarks with many rounds (make check runs them short)
-#   make fuzz      the long fuzz campaign (make check runs 30 s a target)
+#   make fuzz      the long fuzz campaign (make check runs 20 s a target)
 #
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
 
@@ -43,7 +43,7 @@ modules:
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml
 
-# The long form of the fuzz campaign make check runs for 30 s a target.
+# The long form of the fuzz campaign make check runs for 20 s a target.
 FUZZ_SECONDS ?= 600
 fuzz:
 	set -e; for target in config_walk stream_decode dma_log; do \

@@ -16,7 +16,7 @@
 # Environment:
 #   KDIR                run everything on this kernel tree instead of the cached ones
 #   RVFIO_QUICK=1       filter the long parity cases (development loop; CI runs all)
-#   RVFIO_FUZZ_SECONDS  length of each fuzz target's run (default 30; `make fuzz`
+#   RVFIO_FUZZ_SECONDS  length of each fuzz target's run (default 20; `make fuzz`
 #                       runs each for 600 s)
 set -uo pipefail
 
@@ -196,7 +196,7 @@ cargo_results fixture-host "$logs/fixture-test.log" cargo test \
 # log's page set against a bitmap.
 for target in config_walk stream_decode dma_log; do
 	say "fuzz $target"
-	if bash "$repo/tests/fuzz/run.sh" "${RVFIO_FUZZ_SECONDS:-30}" "$target" \
+	if bash "$repo/tests/fuzz/run.sh" "${RVFIO_FUZZ_SECONDS:-20}" "$target" \
 		>"$logs/fuzz-$target.log" 2>&1; then
 		record "fuzz:$target" pass
 	else
