@@ -342,6 +342,25 @@ static double mmap_samples[2][MAX_ROUNDS], oldest_samples[2][MAX_ROUNDS];
 static double enter_samples[MAX_ROUNDS], leave_samples[MAX_ROUNDS];
 
 /* A line comparing the two devices' samples @s of @what. */
+/*
+ * One sample of @sample on each device, in round @round's order (the rvfio-pci
+ * device first in even rounds), kept in @out unless the round is the warm-up
+ * (-1).
+ */
+static void sample_both(struct dev *devs, int round, double (*sample)(struct dev *d),
+			double (*out)[MAX_ROUNDS])
+{
+	int j, k;
+	double s;
+
+	for (j = 0; j < 2; j++) {
+		k = j ^ (round & 1);
+		s = sample(&devs[k]);
+		if (round >= 0)
+			out[k][round] = s;
+	}
+}
+
 static void compared(int live, const char *what, double (*s)[MAX_ROUNDS], int rounds)
 {
 	printf("BENCH scaling N=%d %s ", live, what);
@@ -356,28 +375,14 @@ static void compared(int live, const char *what, double (*s)[MAX_ROUNDS], int ro
 static void scale(struct dev *devs, int live, int rounds)
 {
 	double hold_ms[2], release_ms[2], enter, leave;
-	int i, j, k;
+	int i, k;
 
 	for (k = 0; k < 2; k++)
 		hold_ms[k] = hold(&devs[k], live - 1);
 	/* Round -1 is the warm-up, not counted. */
 	for (i = -1; i < rounds; i++) {
-		for (j = 0; j < 2; j++) {
-			double s;
-
-			k = j ^ (i & 1);
-			s = sample_mmap(&devs[k]);
-			if (i >= 0)
-				mmap_samples[k][i] = s;
-		}
-		for (j = 0; j < 2; j++) {
-			double s;
-
-			k = j ^ (i & 1);
-			s = sample_munmap_oldest(&devs[k]);
-			if (i >= 0)
-				oldest_samples[k][i] = s;
-		}
+		sample_both(devs, i, sample_mmap, mmap_samples);
+		sample_both(devs, i, sample_munmap_oldest, oldest_samples);
 		sample_saving(&devs[0], &enter, &leave);
 		if (i >= 0) {
 			enter_samples[i] = enter;
