@@ -7,7 +7,8 @@
 # of the fixture and a bounded fuzz run, and in the VM: KUnit suites (parsed
 # with the kernel's kunit.py), the binding lifecycle, the PASID/ATS feature,
 # the fixture devices on QEMU 11 (IOMMU PASID support off, then on),
-# migration and the mmap rule, and vfio_pci_device_test on both drivers on
+# migration and the mmap rule, teardown under load (unbind, rmmod, FLR,
+# removal mid-migration), and vfio_pci_device_test on both drivers on
 # the "debug" kernel (lockdep, KASAN); the whole parity run with in-tree
 # vfio-pci and the benchmarks on the "fast" kernel (see
 # Documentation/testing.rst).
@@ -29,13 +30,13 @@ failures=()
 
 say() { printf '==> %s\n' "$*"; }
 
-record() { # name pass|fail|skip
+record() { # name pass|fail|skip [why]
 	case $2 in
 	pass) passed=$((passed + 1)) ;;
 	skip) skipped=$((skipped + 1)) ;;
-	*) failed=$((failed + 1)); failures+=("$1") ;;
+	*) failed=$((failed + 1)); failures+=("$1${3:+: $3}") ;;
 	esac
-	printf '%-6s %s\n' "$(echo "$2" | tr a-z A-Z)" "$1"
+	printf '%-6s %s%s\n' "$(echo "$2" | tr a-z A-Z)" "$1" "${3:+ ($3)}"
 }
 
 finish() {
@@ -225,9 +226,11 @@ run_guest() {
 	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "${@:4}" 2>&1 |
 		tr -d '\r' >"$logs/$name.out"
 	local status=${PIPESTATUS[0]}
-	while read -r result verdict; do
-		record "$name:$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)"
-	done < <(last_boot "$name" | sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\).*/\1 \2/p')
+	# "RESULT NAME PASS" or "RESULT NAME FAIL[ (WHY)]"
+	while read -r result verdict why; do
+		why=${why#(} why=${why%)}
+		record "$name:$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)" "$why"
+	done < <(last_boot "$name" | sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\)/\1 \2/p')
 	grep '^run-guest: verdict' "$logs/$name.out"
 	if [ "$status" -eq 0 ]; then
 		record "$name:vm" pass
@@ -302,6 +305,8 @@ run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --
 
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
+# Unbind, rmmod, FLR and removal while users are mid-migration.
+RVFIO_VM_TIMEOUT=600 run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and

@@ -61,19 +61,25 @@ wait_for() { # seconds command...: poll until the command succeeds
 	return 1
 }
 
-tap_results() { # prefix: copy a kselftest TAP run from stdin, one RESULT per case
-	local line name
+# tap_results prefix: copy a kselftest TAP run from stdin, one RESULT per case.
+# A failed case's RESULT line carries the harness's first "file.c:LINE:"
+# diagnostic of that case (the failed assertion), so a summary shows why.
+tap_results() {
+	local line name why=
 	while IFS= read -r line; do
 		printf '%s\n' "$line"
 		case $line in
+		"#  RUN "*) why= ;;
+		"# "*.c:[0-9]*:*) [ -n "$why" ] || why=${line#"# "} ;;
 		"ok "* | "not ok "*)
 			# "[not ]ok N NAME[ # directive]" -> NAME
 			name=${line#not } name=${name#ok } name=${name#* } name=${name%% *}
 			case $line in
 			"ok "*" # SKIP"*) result "$1$name" fail "skipped: ${line#*# SKIP}" ;;
 			"ok "*) result "$1$name" pass ;;
-			*) result "$1$name" fail ;;
+			*) result "$1$name" fail "$why" ;;
 			esac
+			why=
 			;;
 		esac
 	done
