@@ -306,7 +306,8 @@ run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
 # Unbind, rmmod, FLR and removal while users are mid-migration.
-RVFIO_VM_TIMEOUT=600 run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
+RVFIO_KERNEL_CMDLINE_EXTRA=kmemleak=on RVFIO_VM_TIMEOUT=600 \
+	run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and

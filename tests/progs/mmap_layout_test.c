@@ -27,6 +27,7 @@
 #include <linux/rvfio.h>
 
 #include "mig_feature.h"
+#include "region_cap.h"
 #include "results.h"
 #include "vfio_cdev.h"
 
@@ -62,32 +63,6 @@ static const char *layout(void)
 		close(fd);
 	text[got > 0 ? got : 0] = 0;
 	return text;
-}
-
-/* BAR 0's region info and the capability @id in it (NULL if none). */
-static struct vfio_region_info_cap_sparse_mmap *bar0_cap(int device, __u16 id,
-							 struct vfio_region_info *info)
-{
-	static unsigned char buf[4096];
-	struct vfio_region_info *got = (void *)buf;
-	__u32 at;
-
-	memset(buf, 0, sizeof(buf));
-	got->argsz = sizeof(buf);
-	got->index = VFIO_PCI_BAR0_REGION_INDEX;
-	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, got))
-		vfio_cdev_die("VFIO_DEVICE_GET_REGION_INFO");
-	*info = *got;
-	if (!(got->flags & VFIO_REGION_INFO_FLAG_CAPS))
-		return NULL;
-	for (at = got->cap_offset; at && at < sizeof(buf); ) {
-		struct vfio_info_cap_header *cap = (void *)(buf + at);
-
-		if (cap->id == id)
-			return (void *)cap;
-		at = cap->next;
-	}
-	return NULL;
 }
 
 /* Whether one of the capability's areas covers the page at @offset. */

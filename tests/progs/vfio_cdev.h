@@ -2,7 +2,8 @@
 /*
  * Opening a PCI device's VFIO cdev the way a VMM does: find
  * /dev/vfio/devices/vfioN in sysfs, open it, bind it to a new iommufd and
- * attach it to a fresh IOAS. Shared by the guest test programs.
+ * attach it to a fresh IOAS, and ask to be told when the kernel wants it back.
+ * Shared by the guest test programs.
  */
 #ifndef RVFIO_TESTS_VFIO_CDEV_H
 #define RVFIO_TESTS_VFIO_CDEV_H
@@ -63,6 +64,29 @@ static int vfio_cdev_open(const char *bdf)
 	if (ioctl(device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
 		vfio_cdev_die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
 	return device;
+}
+
+/*
+ * Registers @efd as @device's request eventfd (VFIO_PCI_REQ_IRQ_INDEX): the
+ * kernel signals it when it wants the device back, as on unbind or removal.
+ */
+static inline void vfio_register_request_eventfd(int device, int efd)
+{
+	struct {
+		struct vfio_irq_set set;
+		__s32 fd;
+	} irq = {
+		.set = {
+			.argsz = sizeof(irq),
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = VFIO_PCI_REQ_IRQ_INDEX,
+			.count = 1,
+		},
+		.fd = efd,
+	};
+
+	if (ioctl(device, VFIO_DEVICE_SET_IRQS, &irq))
+		vfio_cdev_die("VFIO_DEVICE_SET_IRQS(REQ)");
 }
 
 #endif /* RVFIO_TESTS_VFIO_CDEV_H */

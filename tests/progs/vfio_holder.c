@@ -33,27 +33,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void register_request_eventfd(int device, int efd)
-{
-	struct {
-		struct vfio_irq_set set;
-		int32_t fd;
-	} irq = {
-		.set = {
-			.argsz = sizeof(irq),
-			.flags = VFIO_IRQ_SET_DATA_EVENTFD |
-				 VFIO_IRQ_SET_ACTION_TRIGGER,
-			.index = VFIO_PCI_REQ_IRQ_INDEX,
-			.start = 0,
-			.count = 1,
-		},
-		.fd = efd,
-	};
-
-	if (ioctl(device, VFIO_DEVICE_SET_IRQS, &irq))
-		die("VFIO_DEVICE_SET_IRQS(REQ)");
-}
-
 int main(int argc, char **argv)
 {
 	int device, efd = -1, seconds, asked = 0;
@@ -69,7 +48,7 @@ int main(int argc, char **argv)
 		efd = eventfd(0, 0);
 		if (efd < 0)
 			die("eventfd");
-		register_request_eventfd(device, efd);
+		vfio_register_request_eventfd(device, efd);
 	}
 	printf("holder: open %s\n", argv[1]);
 	fflush(stdout);
