@@ -5,7 +5,10 @@
 # through the VFIO config region (every dword, some written back) and BAR 0,
 # unbound, then bound and asked again, since a device may change between two
 # binds. Nothing of it may crash or hang; the driver's lines about the device
-# are printed as "LOG name ...".
+# are printed as "LOG name ...", and for the modes the guest sees at bind
+# (all-ones, flapping) they must say what is wrong. A mode starts at the first
+# write to extended config space (config_sweep's), so the first bind meets the
+# device as described and the second one the mode.
 #
 # RVFIO_FIXTURES lists "BDF=name=pasid_offset" words, as for fixture.sh; the
 # name is the hostile mode's.
@@ -44,7 +47,15 @@ for entry in $RVFIO_FIXTURES; do
 	ran "${device}_feature_again" /tmp/feature.out "$bin/pasid_ats" "$bdf"
 	unbind "$bdf"
 	check "${device}_unbind_again" test -z "$(driver_of "$bdf")"
-	dmesg | tail -n +$((mark + 1)) | grep "rvfio-pci $bdf" | sed "s/^/LOG $device /"
+	dmesg | tail -n +$((mark + 1)) | grep "rvfio-pci $bdf" >/tmp/log.out
+	sed "s/^/LOG $device /" /tmp/log.out
+	# What the driver must say at the second bind, when the mode is on.
+	case $device in
+	all-ones) said="capability chain is broken" ;;
+	flapping) said="capability layout changed while it was read" ;;
+	*) said= ;;
+	esac
+	[ -z "$said" ] || check "${device}_log_says_so" grep -q "$said" /tmp/log.out
 	echo "TIME $device $(($(cut -d. -f1 /proc/uptime) - start)) s"
 done
 check rmmod rmmod rvfio_pci
