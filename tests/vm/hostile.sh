@@ -6,9 +6,9 @@
 # unbound, then bound and asked again, since a device may change between two
 # binds. Nothing of it may crash or hang; the driver's lines about the device
 # are printed as "LOG name ...", and for the modes the guest sees at bind
-# (all-ones, flapping) they must say what is wrong. A mode starts at the first
-# write to extended config space (config_sweep's), so the first bind meets the
-# device as described and the second one the mode.
+# (all-ones, flapping) they must say what is wrong. A config-space mode starts
+# at the function's first FLR, which the first open (pasid_ats's) makes: the
+# first bind meets the device as described, the rest the mode.
 #
 # RVFIO_FIXTURES lists "BDF=name=pasid_offset" words, as for fixture.sh; the
 # name is the hostile mode's.
