@@ -236,8 +236,8 @@ fn get_pasid_ats(dev: &vfio::OpenDevice<'_, RvfioPci>, flags: u32, payload: User
 }
 
 /// Reads the device's PASID, ATS and PRI capabilities and finds its PCI Express capability
-/// (returned with them), and says in the log which it has and whether its capability chains
-/// are broken.
+/// (returned with them), and says in the log which it has, whether its capability chains are
+/// broken and whether they changed while they were read.
 fn read_translation_caps(config: &vfio::PciConfig<'_>) -> (PhysicalCaps, Option<u16>) {
     struct At(Option<u16>);
     impl kernel::fmt::Display for At {
@@ -249,6 +249,11 @@ fn read_translation_caps(config: &vfio::PciConfig<'_>) -> (PhysicalCaps, Option<
         }
     }
 
+    // A layout that reads differently from one read to the next makes what the walks find
+    // wrong without any chain being broken. Two fingerprints in a row catch a layout that
+    // alternates; one more after the walks, one that changed while they ran.
+    let before = layout_fingerprint(config);
+    let unstable = layout_fingerprint(config) != before;
     let (caps, err) = PhysicalCaps::read(config);
     let dev = config.device();
     let mut pcie = None;
@@ -270,6 +275,12 @@ fn read_translation_caps(config: &vfio::PciConfig<'_>) -> (PhysicalCaps, Option<
     );
     if let Some(err) = err {
         dev_warn!(dev, "extended capability chain is broken: {}\n", err);
+    }
+    if unstable || layout_fingerprint(config) != before {
+        dev_warn!(
+            dev,
+            "capability layout changed while it was read: the offsets above may be wrong\n"
+        );
     }
     (caps, pcie)
 }
