@@ -4,7 +4,8 @@
  * bound to rvfio-pci, checking that every call ends in success or an errno
  * documented for it, and that the device still works afterwards.
  *
- *   uapi_fuzz [--seed N] [--ops N | --unbounded] [--threads N] [--diff TWIN_BDF] BDF
+ *   uapi_fuzz [--seed N] [--ops N | --unbounded] [--threads N] [--container]
+ *             [--diff TWIN_BDF] BDF
  *
  * Categories (Documentation/testing.rst, "uAPI fuzzer"): the ioctl numbers
  * around VFIO_BASE with boundary argsz, region reads and writes (config
@@ -16,6 +17,8 @@
  *
  * One seed gives one operation sequence: exactly so with one thread; with
  * more, thread i draws from seed + i and only the interleaving differs.
+ * --container opens the device through its group in a type1 container
+ * rather than its cdev bound to an iommufd: DMA logging is offered then.
  * --diff runs the operations both drivers support on BDF and on TWIN_BDF
  * (bound to vfio-pci) from the same random state and compares the results.
  *
@@ -105,18 +108,24 @@ static const int allowed_list[C_NR][20] = {
 	[C_REGION] = { EINVAL, EFAULT, EIO, ENOMEM },
 	/* mmap EINVAL/EBUSY (migration.rst), mremap EINVAL (move) EFAULT (grow). */
 	[C_MMAP] = { EINVAL, EBUSY, ENOMEM, EFAULT, EAGAIN },
-	[C_MIG_V2] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA, EBUSY, EIO, ENOMEM },
-	[C_MIG_V1] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA, EBUSY, EIO, ENOMEM, EFAULT },
+	[C_MIG_V2] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA,
+		       EBUSY, EIO, ENOMEM },
+	[C_MIG_V1] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA,
+		       EBUSY, EIO, ENOMEM, EFAULT },
 	/* write/read on the wrong direction's fd EBADF (its open mode), pread ESPIPE. */
-	[C_DATAFD] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA, ENOMSG, EBADF, ESPIPE, EFAULT, ENOMEM },
+	[C_DATAFD] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA,
+		       ENOMSG, EBADF, ESPIPE, EFAULT, ENOMEM },
 	[C_PRECOPY] = { EINVAL, ENOTTY, ENODEV, EFAULT },
 	/*
 	 * vfio_ioctl_device_feature: EINVAL for argsz/flags, ENOTTY for an
 	 * unknown index; the migration features' errnos; LOW_POWER_* EINVAL and
-	 * EBADF (wakeup eventfd); DMA_BUF EINVAL/ENODEV/EFAULT/ENOMEM/E2BIG/EOPNOTSUPP.
+	 * EBADF (wakeup eventfd); DMA_BUF EINVAL/ENODEV/EFAULT/ENOMEM/E2BIG/EOPNOTSUPP;
+	 * DMA_LOGGING_* (with --container) E2BIG for too many ranges, EOVERFLOW
+	 * for a range that wraps, EBUSY for a mapped doorbell page.
 	 */
-	[C_FEATURE] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA, ENOTTY, EFAULT, EBUSY, EIO, ENOMEM, EBADF, E2BIG,
-			EOPNOTSUPP, EPERM, ENXIO },
+	[C_FEATURE] = { EINVAL, EBADMSG, EPROTONOSUPPORT, ENODEV, EXDEV, EFBIG, ENODATA,
+			ENOTTY, EFAULT, EBUSY, EIO, ENOMEM, EBADF, E2BIG,
+			EOPNOTSUPP, EPERM, ENXIO, EOVERFLOW },
 	[C_RESET] = { 0 },
 	/* BIND_IOMMUFD while a mapping keeps the device open (vfio_df_open). */
 	[C_REOPEN] = { EINVAL },
@@ -141,7 +150,9 @@ struct region {
 
 struct dev {
 	const char *bdf;
-	int fd, iommufd;
+	int fd;
+	int iommufd;		/* with --container, the container */
+	int group;		/* with --container, the group; else -1 */
 	__u32 ioas;
 	int nregions;
 	struct region reg[MAX_REGIONS];
@@ -182,6 +193,7 @@ struct thr {
 
 static struct dev dev_a, dev_b;
 static int diff_mode;
+static int container_mode;
 static __thread struct thr *self;
 static struct thr threads[MAX_THREADS];
 static int nthreads = 1;
@@ -195,12 +207,21 @@ static unsigned long disagreements, expected_diffs;
 static pthread_rwlock_t dev_lock;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * Taken around every mmap() and the mremap() that moves onto a placeholder:
+ * a failed move may have unmapped the placeholder, and no other thread's
+ * mapping may land there before it is unmapped for good.
+ */
+static pthread_mutex_t vma_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct map maps[MAX_MAPS];
 static int nmaps;
 static struct datafd fds[MAX_FDS];
 static int nfds;
 
 static unsigned long stat_ops[C_NR], stat_ok[C_NR], stat_err[C_NR][ERR_MAX];
+/* Successful VFIO_DEVICE_FEATURE calls by index: 0-16, then ours. */
+#define FEATURES 18
+static unsigned long feature_ok[FEATURES];
 
 static unsigned char saved[STREAM_MAX];
 static size_t saved_len;
@@ -322,6 +343,45 @@ static void end_sys(struct thr *t, long ret)
 
 /* --- the device ------------------------------------------------------------ */
 
+/*
+ * Opens @d through its group in a type1 container, with 1 MiB of memory
+ * mapped at IOVA 0 (what DMA logging's reports may read); 0 or errno. The
+ * group path lets a device be opened again while a mapping keeps it open.
+ */
+static int dev_open_container(struct dev *d)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map), .size = 1 << 20,
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+	};
+	char link[256], path[300];
+	ssize_t n;
+	void *mem;
+
+	if (d->group < 0) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", d->bdf);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			return errno;
+		link[n] = 0;
+		snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(link, '/') + 1);
+		d->iommufd = open("/dev/vfio/vfio", O_RDWR);
+		d->group = open(path, O_RDWR);
+		if (d->iommufd < 0 || d->group < 0)
+			return errno;
+		if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->iommufd) ||
+		    ioctl(d->iommufd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+			return errno;
+		mem = mmap(NULL, map.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+		map.vaddr = (uintptr_t)mem;
+		if (mem == MAP_FAILED || ioctl(d->iommufd, VFIO_IOMMU_MAP_DMA, &map))
+			return errno;
+	}
+	d->fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
+	return d->fd < 0 ? errno : 0;
+}
+
 /* Opens @d's cdev, binds it to a new iommufd, attaches an empty IOAS; 0 or errno. */
 static int dev_open(struct dev *d)
 {
@@ -333,6 +393,8 @@ static int dev_open(struct dev *d)
 	int err = 0;
 	DIR *dp;
 
+	if (container_mode)
+		return dev_open_container(d);
 	d->fd = -1;
 	d->iommufd = open("/dev/iommu", O_RDWR);
 	if (d->iommufd < 0)
@@ -780,8 +842,10 @@ static void op_mmap(struct thr *t, struct dev *d)
 		m.bar = idx;
 		m.boff = off;
 		begin(t, C_MMAP, "mmap", idx, off, m.len, 0);
+		pthread_mutex_lock(&vma_lock);
 		p = mmap(NULL, m.len, PROT_READ | PROT_WRITE, rnd(t, 16) ? MAP_SHARED : MAP_PRIVATE,
 			 d->fd, REGION_POS(idx) + off);
+		pthread_mutex_unlock(&vma_lock);
 		end(t, p == MAP_FAILED ? -1 : 0, p == MAP_FAILED ? errno : 0);
 		if (p != MAP_FAILED) {
 			m.addr = p;
@@ -838,6 +902,7 @@ static void op_mmap(struct thr *t, struct dev *d)
 		break;
 	case 12:
 		/* moving is refused (migration.rst) */
+		pthread_mutex_lock(&vma_lock);
 		p = mmap(NULL, m.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		begin(t, C_MMAP, "mremap_move", m.bar, m.boff, m.len, 0);
 		q = mremap(m.addr, m.len, m.len, MREMAP_MAYMOVE | MREMAP_FIXED, p);
@@ -848,6 +913,7 @@ static void op_mmap(struct thr *t, struct dev *d)
 		} else if (p != MAP_FAILED) {
 			munmap(p, m.len);
 		}
+		pthread_mutex_unlock(&vma_lock);
 		break;
 	case 13:
 		/* growing is refused (VM_DONTEXPAND) */
@@ -870,15 +936,18 @@ static void op_mmap(struct thr *t, struct dev *d)
 	maps_put(&m);
 }
 
-/* v2 transitions to any state (and the ones that do not exist), the state, the size. */
-static void op_mig_v2(struct thr *t, struct dev *d)
+/*
+ * v2 transitions to any state (and the ones that do not exist), the state,
+ * the size; a transition to @to if not 0 (a state with a session).
+ */
+static void op_mig_v2(struct thr *t, struct dev *d, __u32 to_session)
 {
 	struct vfio_device_feature_mig_data_size size = { 0 };
 	struct vfio_device_feature_mig_state state = { 0 };
 	__u32 to = rnd(t, 8) ? 1 + rnd(t, 7) : rnd(t, 16);
 	int fd, ret;
 
-	switch (rnd(t, 8)) {
+	switch (to_session ? 7 : rnd(t, 8)) {
 	case 0:
 		begin(t, C_MIG_V2, "get_state", 0, 0, 0, 0);
 		ret = feature(d->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
@@ -892,6 +961,8 @@ static void op_mig_v2(struct thr *t, struct dev *d)
 		end(t, ret ? -1 : 0, ret);
 		return;
 	}
+	if (to_session)
+		to = to_session;
 	begin(t, C_MIG_V2, "set_state", to, get_state(d->fd), 0, 0);
 	ret = set_state(d->fd, to, &fd);
 	t->ring[t->seq % RING].a[2] = fd;
@@ -979,16 +1050,27 @@ static void op_precopy(struct thr *t, int fd)
 	end_sys(t, ret);
 }
 
-/* Reads, writes of (mutated) streams, PRECOPY_INFO, close, on an open data fd. */
+/* The states with a data fd; resuming twice as often, as it takes the mutated streams. */
+static const __u32 sessions[] = {
+	VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_PRE_COPY,
+	VFIO_DEVICE_STATE_STOP_COPY,
+};
+
+/*
+ * Reads, writes of (mutated) streams, PRECOPY_INFO, close, on an open data
+ * fd; without one, a transition that opens one.
+ */
 static void op_datafd(struct thr *t)
 {
 	struct datafd f;
 	size_t len;
 	long ret;
 
-	if (!pool_take(t, &f))
+	if (!pool_take(t, &f)) {
+		op_mig_v2(t, &dev_a, sessions[rnd(t, 4)]);
 		return;
-	switch (rnd(t, 10)) {
+	}
+	switch (rnd(t, 40) % 10) {
 	case 0 ... 2:
 		len = rnd(t, 4) ? 1 + rnd(t, 8192) : 0;
 		begin(t, C_DATAFD, "read", f.fd, len, f.resuming, 0);
@@ -1020,6 +1102,9 @@ static void op_datafd(struct thr *t)
 		end_sys(t, ret);
 		break;
 	case 9:
+		/* one time in 40: the others keep the session for more calls */
+		if (rnd(t, 4))
+			break;
 		close(f.fd);
 		free(f.src);
 		return;
@@ -1118,6 +1203,14 @@ static void op_feature(struct thr *t, struct dev *d)
 		p[1] = rnd(t, 6);
 		p[2] = rnd(t, 8) ? (uintptr_t)(t->area + PAGE) : rnd64(t);
 		rnd_fill(t, t->area + PAGE, 96);
+		/* half the time ranges the core takes: page-aligned, apart */
+		if (rnd(t, 2))
+			for (int i = 0; i < 6; i++) {
+				p = (__u64 *)(t->area + PAGE) + 2 * i;
+				p[0] = (__u64)(i * 64 + rnd(t, 32)) * PAGE;
+				p[1] = (__u64)(1 + rnd(t, 16)) * PAGE;
+			}
+		p = (__u64 *)f->data;
 		break;
 	case VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT:
 		p[0] = rnd(t, 256) * PAGE;
@@ -1135,6 +1228,8 @@ static void op_feature(struct thr *t, struct dev *d)
 	begin(t, C_FEATURE, "feature", f->flags, f->argsz, p[0], (uintptr_t)arg);
 	ret = ioctl(d->fd, VFIO_DEVICE_FEATURE, arg);
 	end_sys(t, ret);
+	if (ret >= 0)
+		__atomic_fetch_add(&feature_ok[index < 17 ? index : 17], 1, __ATOMIC_RELAXED);
 	if (ret > 0)
 		close(ret);	/* DMA_BUF answers with a dma-buf fd */
 	if (!ret && !diff_mode && arg == t->area && index == VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE &&
@@ -1151,8 +1246,9 @@ static void op_reset(struct thr *t, struct dev *d)
 
 /*
  * Closes the device with data fds and mappings alive: they must stay usable
- * (a mapping keeps the device open, so binding it again fails with EINVAL),
- * then drops them and opens the device again, which must work.
+ * (a mapping keeps the device open, so binding its cdev again fails with
+ * EINVAL; through a group it opens again), then drops them and opens the
+ * device again, which must work.
  */
 static void op_reopen(struct thr *t, struct dev *d)
 {
@@ -1164,7 +1260,8 @@ static void op_reopen(struct thr *t, struct dev *d)
 	pthread_rwlock_wrlock(&dev_lock);
 	begin(t, C_REOPEN, "close", d->fd, nmaps, nfds, 0);
 	close(d->fd);
-	close(d->iommufd);
+	if (!container_mode)
+		close(d->iommufd);
 	end(t, 0, 0);
 	if (maps_take(t, &m)) {
 		begin(t, C_MMAP, "touch_closed", m.bar, m.boff, 0, 0);
@@ -1180,8 +1277,10 @@ static void op_reopen(struct thr *t, struct dev *d)
 	begin(t, C_REOPEN, "open_mapped", have, 0, 0, 0);
 	err = dev_open(d);
 	end(t, err ? -1 : 0, err);
-	if (!err && have)
+	if (!err && have && !container_mode)
 		fail(t, "the device opened again while a mapping kept it open");
+	if (err && container_mode)
+		fail(t, "the group did not give the device again: %s", strerror(err));
 	if (err) {
 		drop_all();
 		begin(t, C_REOPEN, "open", 0, 0, 0, 0);
@@ -1207,16 +1306,26 @@ static int stable_config_byte(__u64 off)
 
 /*
  * Differences between the drivers the uAPI allows: region index 9 exists on
- * rvfio-pci only (the v1 migration region); features only rvfio-pci has.
+ * rvfio-pci only (the v1 migration region); the mmap-able BARs' region info
+ * carries rvfio-pci's VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING, which it
+ * writes past the fixed part, so an argsz that claims room the memory does
+ * not have fails with EFAULT on rvfio-pci only; features only rvfio-pci has.
  */
-static int expected_difference(struct op *o)
+static int expected_difference(struct op *o, struct op *twin)
 {
 	unsigned char *arg = (unsigned char *)(uintptr_t)o->a[3];
+	__u32 index;
 
 	if (o->cat == C_IOCTL && o->a[0] == VFIO_DEVICE_GET_REGION_INFO &&
-	    arg >= self->area && arg + 12 <= self->area + AREA &&
-	    ((__u32 *)arg)[2] == (__u32)dev_a.v1)
-		return 1;
+	    arg >= self->area && arg + 12 <= self->area + AREA) {
+		index = ((__u32 *)arg)[2];
+		if (index == (__u32)dev_a.v1)
+			return 1;
+		if (index < VFIO_PCI_ROM_REGION_INDEX &&
+		    (dev_a.reg[index].flags & VFIO_REGION_INFO_FLAG_MMAP) &&
+		    o->err == EFAULT && !twin->err)
+			return 1;
+	}
 	if (o->cat == C_REGION && (int)o->a[0] == dev_a.v1)
 		return 1;
 	if (o->cat == C_FEATURE && rvfio_only_feature(o->a[0] & VFIO_DEVICE_FEATURE_MASK))
@@ -1250,7 +1359,7 @@ static void diff_op(struct thr *t, void (*fn)(struct thr *, struct dev *))
 		}
 		return;
 	}
-	if (expected_difference(&a)) {
+	if (expected_difference(&a, &b)) {
 		expected_diffs++;
 		return;
 	}
@@ -1289,7 +1398,7 @@ static void one_op(struct thr *t)
 	else if (r < 640)
 		op_mmap(t, d);
 	else if (r < 720)
-		op_mig_v2(t, d);
+		op_mig_v2(t, d, 0);
 	else if (r < 780)
 		op_mig_v1(t, d);
 	else if (r < 900)
@@ -1306,8 +1415,10 @@ static void *run(void *arg)
 
 	self = t;
 	t->prng = seed + t->idx;
+	pthread_mutex_lock(&vma_lock);
 	t->area = mmap(NULL, AREA + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
+	pthread_mutex_unlock(&vma_lock);
 	if (t->area == MAP_FAILED || mprotect(t->area + AREA, PAGE, PROT_NONE))
 		vfio_cdev_die("argument area");
 	t->efd = eventfd(0, EFD_CLOEXEC);
@@ -1373,6 +1484,11 @@ static void print_table(void)
 		total += stat_ops[c];
 	}
 	printf("FUZZ total ops %lu\n", total);
+	printf("FUZZ feature successes by index:");
+	for (int i = 0; i < FEATURES; i++)
+		if (feature_ok[i])
+			printf(" %s%d: %lu", i < 17 ? "" : "0xf000+", i < 17 ? i : 0, feature_ok[i]);
+	printf("\n");
 }
 
 /* The device after the run: a reset, its IDs, a RUNNING -> STOP -> RUNNING trip. */
@@ -1401,7 +1517,8 @@ static void check_alive(struct dev *d, const char *name, int migration)
 static void bad_args(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--seed N] [--ops N | --unbounded] [--threads N] [--diff TWIN_BDF] BDF\n",
+		"usage: %s [--seed N] [--ops N | --unbounded] [--threads N] [--container]\n"
+		"       [--diff TWIN_BDF] BDF\n",
 		argv0);
 	exit(2);
 }
@@ -1425,20 +1542,24 @@ int main(int argc, char **argv)
 			unbounded = 1;
 		else if (!strcmp(argv[i], "--threads"))
 			nthreads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--container"))
+			container_mode = 1;
 		else if (!strcmp(argv[i], "--diff"))
 			dev_b.bdf = argv[++i];
 		else
 			bad_args(argv[0]);
 	}
-	if (i != argc - 1 || nthreads < 1 || nthreads > MAX_THREADS || (dev_b.bdf && nthreads > 1))
+	if (i != argc - 1 || nthreads < 1 || nthreads > MAX_THREADS || (dev_b.bdf && nthreads > 1) ||
+	    (dev_b.bdf && container_mode))
 		bad_args(argv[0]);
 	dev_a.bdf = argv[i];
+	dev_a.group = dev_b.group = -1;
 	diff_mode = !!dev_b.bdf;
 	ops_per_thread = (ops + nthreads - 1) / nthreads;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# uapi_fuzz seed %llu ops %lu%s threads %d device %s%s%s\n", seed, ops,
+	printf("# uapi_fuzz seed %llu ops %lu%s threads %d device %s%s%s%s\n", seed, ops,
 	       unbounded ? " (unbounded)" : "", nthreads, dev_a.bdf, diff_mode ? " twin " : "",
-	       diff_mode ? dev_b.bdf : "");
+	       diff_mode ? dev_b.bdf : "", container_mode ? " (container)" : "");
 
 	for (int c = 0; c < C_NR; c++)
 		for (int k = 0; k < 20 && allowed_list[c][k]; k++)

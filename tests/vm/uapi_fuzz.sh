@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The uAPI fuzzer in the guest (tests/progs/uapi_fuzz.c, Documentation/testing.rst
 # "uAPI fuzzer"): a seeded single-thread run on an igb bound to rvfio-pci, a
-# threaded run, and a differential run against the twin igb bound to vfio-pci.
+# threaded run through a group and a type1 container (which offers DMA logging),
+# and a differential run against the twin igb bound to vfio-pci.
 #
 # Environment (from the host through RVFIO_GUEST_ENV):
 #   UAPI_FUZZ_SEED         seed of the single-thread and differential runs
@@ -32,8 +33,8 @@ fuzz single --seed "$seed" --ops "${UAPI_FUZZ_OPS:-70000}" "$RVFIO_IGB0"
 echo "# single-thread run: $(($(date +%s) - start)) s"
 
 start=$(date +%s)
-fuzz threads --seed $((seed + 1000)) --threads 2 --ops "${UAPI_FUZZ_THREAD_OPS:-20000}" \
-	"$RVFIO_IGB0"
+fuzz threads --seed $((seed + 1000)) --threads 2 --container \
+	--ops "${UAPI_FUZZ_THREAD_OPS:-20000}" "$RVFIO_IGB0"
 echo "# threaded run: $(($(date +%s) - start)) s"
 
 check bind_twin bind_to "$RVFIO_IGB1" vfio-pci
