@@ -7,7 +7,7 @@
 # of the fixture and a bounded fuzz run, and in the VM: KUnit suites (parsed
 # with the kernel's kunit.py), the binding lifecycle, the PASID/ATS feature,
 # the fixture devices on QEMU 11 (IOMMU PASID support off, then on),
-# migration and the mmap rule, and vfio_pci_device_test on both drivers on
+# migration and the mmap rule, the uAPI fuzzer, and vfio_pci_device_test on both drivers on
 # the "debug" kernel (lockdep, KASAN); the whole parity run with in-tree
 # vfio-pci and the benchmarks on the "fast" kernel (see
 # Documentation/testing.rst).
@@ -302,6 +302,11 @@ run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --
 
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
+
+# The uAPI fuzzer, bounded (Documentation/testing.rst, "uAPI fuzzer"): about
+# 110,000 operations, 75 s of the VM's time; a hang shows as a hung-task report.
+RVFIO_VM_TIMEOUT=600 run_guest uapi-fuzz "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/uapi_fuzz.sh"
+last_boot uapi-fuzz | grep -E '^(FUZZ total|FUZZ diff|# .* operations in)'
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and

@@ -1487,7 +1487,8 @@ static void print_table(void)
 	printf("FUZZ feature successes by index:");
 	for (int i = 0; i < FEATURES; i++)
 		if (feature_ok[i])
-			printf(" %s%d: %lu", i < 17 ? "" : "0xf000+", i < 17 ? i : 0, feature_ok[i]);
+			printf(i < 17 ? " %d: %lu" : " 0x%x: %lu",
+			       i < 17 ? i : RVFIO_DEVICE_FEATURE_PCI_PASID_ATS, feature_ok[i]);
 	printf("\n");
 }
 

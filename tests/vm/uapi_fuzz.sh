@@ -9,7 +9,8 @@
 #   UAPI_FUZZ_SEED         seed of the single-thread and differential runs
 #                          (default 1; the threaded run takes seed + 1000)
 #   UAPI_FUZZ_OPS          operations of the single-thread run (default 70000)
-#   UAPI_FUZZ_THREAD_OPS   operations of the threaded run, 2 threads (default 20000)
+#   UAPI_FUZZ_THREAD_OPS   operations of the threaded run (default 20000)
+#   UAPI_FUZZ_THREADS      threads of the threaded run (default 2)
 #   UAPI_FUZZ_DIFF_OPS     operations of the differential run (default 20000)
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
@@ -33,7 +34,7 @@ fuzz single --seed "$seed" --ops "${UAPI_FUZZ_OPS:-70000}" "$RVFIO_IGB0"
 echo "# single-thread run: $(($(date +%s) - start)) s"
 
 start=$(date +%s)
-fuzz threads --seed $((seed + 1000)) --threads 2 --container \
+fuzz threads --seed $((seed + 1000)) --threads "${UAPI_FUZZ_THREADS:-2}" --container \
 	--ops "${UAPI_FUZZ_THREAD_OPS:-20000}" "$RVFIO_IGB0"
 echo "# threaded run: $(($(date +%s) - start)) s"
 
