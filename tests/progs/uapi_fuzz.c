@@ -100,10 +100,12 @@ static const int allowed_list[C_NR][20] = {
 	 * ENOSPC for a short array; ATTACH_IOMMUFD_PT ENOENT for an unknown ID;
 	 * BIND_IOMMUFD EINVAL once bound; PCI_HOT_RESET EBUSY/EPERM; E2BIG
 	 * from copy_struct_from_user() for an argsz past the structure with
-	 * nonzero bytes there (BIND, ATTACH, DETACH_IOMMUFD_PT).
+	 * nonzero bytes there (BIND, ATTACH, DETACH_IOMMUFD_PT); ERANGE from
+	 * SET_IRQS enabling MSI or MSI-X with eventfds, start 0 and count 0:
+	 * vfio_msi_enable() asks pci_alloc_irq_vectors() for 1 to 0 vectors.
 	 */
 	[C_IOCTL] = { EINVAL, ENOTTY, EFAULT, EBADF, ENOENT, ENOSPC, EEXIST, ENODEV, EBUSY,
-		      ENOMEM, EPERM, EOPNOTSUPP, E2BIG },
+		      ENOMEM, EPERM, EOPNOTSUPP, E2BIG, ERANGE },
 	/* vfio_pci_rw: bad index/offset EINVAL; memory decode off or D3 EIO. */
 	[C_REGION] = { EINVAL, EFAULT, EIO, ENOMEM },
 	/* mmap EINVAL/EBUSY (migration.rst), mremap EINVAL (move) EFAULT (grow). */
@@ -222,6 +224,8 @@ static unsigned long stat_ops[C_NR], stat_ok[C_NR], stat_err[C_NR][ERR_MAX];
 /* Successful VFIO_DEVICE_FEATURE calls by index: 0-16, then ours. */
 #define FEATURES 18
 static unsigned long feature_ok[FEATURES];
+/* v2 transitions tried and done, by current and asked-for state (1-7). */
+static unsigned long arc_tried[8][8], arc_done[8][8];
 
 static unsigned char saved[STREAM_MAX];
 static size_t saved_len;
@@ -944,7 +948,7 @@ static void op_mig_v2(struct thr *t, struct dev *d, __u32 to_session)
 {
 	struct vfio_device_feature_mig_data_size size = { 0 };
 	struct vfio_device_feature_mig_state state = { 0 };
-	__u32 to = rnd(t, 8) ? 1 + rnd(t, 7) : rnd(t, 16);
+	__u32 to = rnd(t, 8) ? 1 + rnd(t, 7) : rnd(t, 16), from;
 	int fd, ret;
 
 	switch (to_session ? 7 : rnd(t, 8)) {
@@ -963,10 +967,16 @@ static void op_mig_v2(struct thr *t, struct dev *d, __u32 to_session)
 	}
 	if (to_session)
 		to = to_session;
-	begin(t, C_MIG_V2, "set_state", to, get_state(d->fd), 0, 0);
+	from = get_state(d->fd);
+	begin(t, C_MIG_V2, "set_state", to, from, 0, 0);
 	ret = set_state(d->fd, to, &fd);
 	t->ring[t->seq % RING].a[2] = fd;
 	end(t, ret ? -1 : 0, ret);
+	if (from >= 1 && from <= 7 && to >= 1 && to <= 7) {
+		__atomic_fetch_add(&arc_tried[from][to], 1, __ATOMIC_RELAXED);
+		if (!ret)
+			__atomic_fetch_add(&arc_done[from][to], 1, __ATOMIC_RELAXED);
+	}
 	add_fd(fd, to == VFIO_DEVICE_STATE_RESUMING);
 }
 
@@ -1065,12 +1075,17 @@ static void op_datafd(struct thr *t)
 	struct datafd f;
 	size_t len;
 	long ret;
+	__u32 r;
 
 	if (!pool_take(t, &f)) {
 		op_mig_v2(t, &dev_a, sessions[rnd(t, 4)]);
 		return;
 	}
-	switch (rnd(t, 40) % 10) {
+	r = rnd(t, 40) % 10;
+	/* Mostly the fd's own direction; one time in 8 the other (EBADF). */
+	if (r < 6)
+		r = !f.resuming == !!rnd(t, 8) ? 0 : 3;
+	switch (r) {
 	case 0 ... 2:
 		len = rnd(t, 4) ? 1 + rnd(t, 8192) : 0;
 		begin(t, C_DATAFD, "read", f.fd, len, f.resuming, 0);
@@ -1470,6 +1485,7 @@ static void save_stream(void)
 static void print_table(void)
 {
 	unsigned long total = 0;
+	int tried = 0, done = 0;
 
 	for (int c = 0; c < C_NR; c++) {
 		char errs[1024] = "";
@@ -1484,6 +1500,12 @@ static void print_table(void)
 		total += stat_ops[c];
 	}
 	printf("FUZZ total ops %lu\n", total);
+	for (int from = 1; from < 8; from++)
+		for (int to = 1; to < 8; to++) {
+			tried += !!arc_tried[from][to];
+			done += !!arc_done[from][to];
+		}
+	printf("FUZZ mig_v2 pairs of states: %d of 49 tried, %d of them done\n", tried, done);
 	printf("FUZZ feature successes by index:");
 	for (int i = 0; i < FEATURES; i++)
 		if (feature_ok[i])
