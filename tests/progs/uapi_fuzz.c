@@ -704,7 +704,7 @@ static __u32 ioctl_minsz(unsigned int nr)
 static void op_ioctl(struct thr *t, struct dev *d)
 {
 	unsigned int nr = rnd(t, 8) ? VFIO_BASE + rnd(t, 26) : rnd(t, 256);
-	unsigned long cmd = _IO(VFIO_TYPE, nr);
+	unsigned long cmd;
 	__u32 *w = (__u32 *)t->area, minsz;
 	void *arg;
 	long ret;
