@@ -11,6 +11,8 @@
 #   UAPI_FUZZ_OPS          operations of the single-thread run (default 70000)
 #   UAPI_FUZZ_THREAD_OPS   operations of the threaded run (default 20000)
 #   UAPI_FUZZ_THREADS      threads of the threaded run (default 2)
+#   UAPI_FUZZ_CONTAINER    1 (default): the threaded run opens the device through
+#                          a container; 0: through its cdev, as the others
 #   UAPI_FUZZ_DIFF_OPS     operations of the differential run (default 20000)
 . /usr/lib/rvfio-tests/lib.sh
 bin=/usr/lib/rvfio-tests
@@ -19,9 +21,12 @@ seed=${UAPI_FUZZ_SEED:-1}
 fuzz() { # name args...: one run, its RESULT lines prefixed with the run's name
 	local name=$1 status
 	shift
-	"$bin/uapi_fuzz" "$@" >/tmp/fuzz.out 2>&1
-	status=$?
-	sed "s/^RESULT uapi_fuzz_/RESULT uapi_fuzz_${name}_/" /tmp/fuzz.out
+	# Streamed, so that a run the kernel hangs still shows how far it got.
+	{
+		"$bin/uapi_fuzz" "$@" 2>&1
+		echo $? >/tmp/fuzz.status
+	} | sed "s/^RESULT uapi_fuzz_/RESULT uapi_fuzz_${name}_/"
+	status=$(cat /tmp/fuzz.status)
 	result "uapi_fuzz_${name}_exit" "$([ "$status" -eq 0 ] && echo pass || echo fail)" \
 		"status $status"
 }
@@ -34,7 +39,9 @@ fuzz single --seed "$seed" --ops "${UAPI_FUZZ_OPS:-70000}" "$RVFIO_IGB0"
 echo "# single-thread run: $(($(date +%s) - start)) s"
 
 start=$(date +%s)
-fuzz threads --seed $((seed + 1000)) --threads "${UAPI_FUZZ_THREADS:-2}" --container \
+container=--container
+[ "${UAPI_FUZZ_CONTAINER:-1}" = 1 ] || container=
+fuzz threads --seed $((seed + 1000)) --threads "${UAPI_FUZZ_THREADS:-2}" $container \
 	--ops "${UAPI_FUZZ_THREAD_OPS:-20000}" "$RVFIO_IGB0"
 echo "# threaded run: $(($(date +%s) - start)) s"
 
