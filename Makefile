@@ -12,6 +12,8 @@
 #   make host-test cargo test of the pure code on the host
 #   make bench     the benchmarks with many rounds (make check runs them short)
 #   make fuzz      the long fuzz campaign (make check runs 20 s a target)
+#   make fuzz-uapi the uAPI fuzzer's long campaign in the VM (make check runs ~110k
+#                  operations; UAPI_FUZZ_SEED=N reruns a seed, UAPI_FUZZ_OPS=N sizes it)
 #
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
 
@@ -25,7 +27,7 @@ kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
 # Objects never go to the source tree, so one tree builds for several kernels.
 MO ?= build/module
 
-.PHONY: all modules deps kernel run check host-test fuzz bench clean
+.PHONY: all modules deps kernel run check host-test fuzz fuzz-uapi bench clean
 
 all: modules
 
@@ -49,6 +51,10 @@ fuzz:
 	set -e; for target in config_walk stream_decode dma_log; do \
 		bash tests/fuzz/run.sh $(FUZZ_SECONDS) $$target; \
 	done
+
+# The long form of the uAPI fuzzer make check runs bounded (tests/fuzz-uapi.sh).
+fuzz-uapi: deps
+	bash tests/fuzz-uapi.sh
 
 # The long form of the benchmarks make check runs with few rounds.
 BENCH_ROUNDS ?= 50

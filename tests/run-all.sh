@@ -7,8 +7,8 @@
 # of the fixture and a bounded fuzz run, and in the VM: KUnit suites (parsed
 # with the kernel's kunit.py), the binding lifecycle, the PASID/ATS feature,
 # the fixture devices on QEMU 11 (IOMMU PASID support off, then on, then
-# hostile ones), migration and the mmap rule, teardown under load (unbind,
-# rmmod, FLR, removal mid-migration), and vfio_pci_device_test on both drivers on
+# hostile ones), migration and the mmap rule, the uAPI fuzzer, teardown under
+# load (unbind, rmmod, FLR, removal mid-migration), and vfio_pci_device_test on both drivers on
 # the "debug" kernel (lockdep, KASAN); the whole parity run with in-tree
 # vfio-pci and the benchmarks on the "fast" kernel (see
 # Documentation/testing.rst).
@@ -320,6 +320,11 @@ RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$re
 # Unbind, rmmod, FLR and removal while users are mid-migration.
 RVFIO_KERNEL_CMDLINE_EXTRA=kmemleak=on RVFIO_VM_TIMEOUT=600 \
 	run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
+
+# The uAPI fuzzer, bounded (Documentation/testing.rst, "uAPI fuzzer"): about
+# 110,000 operations, 75 s of the VM's time; a hang shows as a hung-task report.
+RVFIO_VM_TIMEOUT=600 run_guest uapi-fuzz "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/uapi_fuzz.sh"
+last_boot uapi-fuzz | grep -E '^(FUZZ total|FUZZ diff|# .* operations in)'
 
 # record_parity NAME: per-case parity from the PARITY lines of a run. A case
 # passes when rvfio-pci passes it; it fails when vfio-pci passes it and

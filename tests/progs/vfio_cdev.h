@@ -27,7 +27,7 @@ static void vfio_cdev_die(const char *what)
 }
 
 /* Opens @bdf's VFIO cdev, bound to a new iommufd and attached to an IOAS. */
-static int vfio_cdev_open(const char *bdf)
+static inline int vfio_cdev_open(const char *bdf)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
