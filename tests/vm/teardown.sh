@@ -58,7 +58,7 @@ cat /tmp/unbind.log
 # 2. rmmod while the device is open: refused, the module is in use; the user
 # goes on undisturbed.
 check rmmod.bind bind_to "$dev" rvfio-pci
-check rmmod.load_starts start_load "$dev" 6 /tmp/rmmod.log
+check rmmod.load_starts start_load "$dev" 4 /tmp/rmmod.log
 sleep 1
 check rmmod.refused_in_use sh -c '! rmmod rvfio_pci 2>/tmp/rmmod.err'
 cat /tmp/rmmod.err
@@ -70,7 +70,7 @@ cat /tmp/rmmod.log
 
 # 3. FLR through sysfs: the driver's reset_done puts the migration state back
 # to RUNNING under the user, who goes on; the device still migrates after.
-check flr.load_starts start_load "$dev" 8 /tmp/flr.log
+check flr.load_starts start_load "$dev" 5 /tmp/flr.log
 sleep 1
 check flr.sysfs_reset sh -c "echo 1 >/sys/bus/pci/devices/$dev/reset"
 check flr.load_ends ended /tmp/flr.log
