@@ -413,8 +413,10 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
         // Without IOMMUFD a device is never bound to an iommufd.
         #[cfg(not(CONFIG_IOMMUFD))]
         let iommufd = false;
+        // Without IOMMUFD_DRIVER the core has no `iova_bitmap` to report through.
+        let reports = cfg!(CONFIG_IOMMUFD_DRIVER);
         match log.as_ref() {
-            Some(ops) if !iommufd && (ops.logs_dma)(&self.data) => ops.table,
+            Some(ops) if reports && !iommufd && (ops.logs_dma)(&self.data) => ops.table,
             _ => core::ptr::null(),
         }
     }
