@@ -43,7 +43,7 @@ series=${kver%%.*}.$(echo "$kver" | cut -d. -f2)
 # needs; the headers and the source come from trixie-backports.
 main_pkgs=(rustc rust-src bindgen libclang-19-dev gcc-14 openssl make bc flex
 	bison libelf-dev libssl-dev xz-utils python3)
-bpo_pkgs=("linux-headers-$kver" "linux-source-$series")
+bpo_pkgs=("linux-headers-$kver" "linux-source-$series")  # of the same version
 
 log() { printf 'stock-kernel: %s\n' "$*" >&2; }
 die() { printf 'stock-kernel: error: %s\n' "$*" >&2; exit 1; }
@@ -81,8 +81,14 @@ make_root() {
 	in_root nice -n 19 ionice -c3 apt-get install -y -q --no-install-recommends \
 		"${main_pkgs[@]}" >&2 || die "installing the toolchain from trixie failed"
 	in_root nice -n 19 ionice -c3 apt-get install -y -q --no-install-recommends \
-		-t trixie-backports "${bpo_pkgs[@]}" >&2 ||
-		die "installing ${bpo_pkgs[*]} from trixie-backports failed"
+		-t trixie-backports "linux-headers-$kver" >&2 ||
+		die "installing linux-headers-$kver from trixie-backports failed"
+	# The source must be the headers' own version, not the newest one.
+	local hver
+	hver=$(pkg_version "linux-headers-$kver")
+	in_root nice -n 19 ionice -c3 apt-get install -y -q --no-install-recommends \
+		"linux-source-$series=$hver" >&2 ||
+		die "linux-source-$series $hver (the version of linux-headers-$kver) cannot be installed: without it the Rust artifacts cannot be regenerated"
 	in_root apt-get clean >&2
 	echo "$pkgs_key" >"$root/.rvfio-packages"
 	log "packages: $((SECONDS - start)) s; root $(du -shx "$root" | cut -f1)"
@@ -122,8 +128,10 @@ check_toolchain() {
 	hver=$(pkg_version "linux-headers-$kver")
 	[ -n "$hver" ] || die "linux-headers-$kver is not installed in $root"
 	sver=$(pkg_version "linux-source-$series")
+	[ -n "$sver" ] ||
+		die "linux-source-$series is not installed in $root: the Rust artifacts are regenerated from the source of the headers' version, $hver"
 	[ "$sver" = "$hver" ] ||
-		die "linux-source-$series ${sver:-is missing}${sver:+ is not} $hver (the headers' version): the Rust artifacts must come from the same source"
+		die "linux-source-$series is $sver, not $hver (the headers' version): the Rust artifacts must come from the same source"
 	[ -f "$root/usr/src/linux-source-$series.tar.xz" ] ||
 		die "linux-source-$series is installed but /usr/src/linux-source-$series.tar.xz is missing"
 	want=$(config_string CONFIG_RUSTC_VERSION_TEXT)
