@@ -18,8 +18,10 @@
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
 
 SHELL := /bin/bash
+# The LLVM suffix for clang-built kernels (the project's test kernels). A
+# GCC-built kernel (a distribution's) is built for without LLVM: the module's
+# C and bindgen flags then come from GCC's, as the kernel's own Rust does.
 LLVM ?= -19
-export LLVM
 
 # The kernel build tree: the user's KDIR, else the cached test kernel (built on first use).
 kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
@@ -38,8 +40,9 @@ kernel: deps
 	@bash scripts/build-kernel.sh
 
 modules:
-	set -e; k=$(kdir); mkdir -p $(MO); \
-	$(MAKE) -C "$$k" M=$(CURDIR) MO=$(abspath $(MO)) LLVM=$(LLVM) \
+	set -e; k=$(kdir); mkdir -p $(MO); llvm=; \
+	if grep -q '^CONFIG_CC_IS_CLANG=y' "$$k/.config"; then llvm=LLVM=$(LLVM); fi; \
+	$(MAKE) -C "$$k" M=$(CURDIR) MO=$(abspath $(MO)) $$llvm \
 		$(if $(CLIPPY),CLIPPY=1) modules
 
 host-test:

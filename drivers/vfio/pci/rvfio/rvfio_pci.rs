@@ -311,6 +311,6 @@ module! {
     authors: ["rvfio-pci developers"],
     description: "VFIO PCI variant driver written in Rust",
     license: "GPL",
-    // `iova_bitmap_set`, which DMA logging reports through.
+    // `iova_bitmap_set`, which DMA logging reports through (with `CONFIG_IOMMUFD_DRIVER`).
     imports_ns: ["IOMMUFD"],
 }

@@ -46,6 +46,8 @@ pub(crate) const EXT_CAP_ID_PASID: u16 = 0x1b;
 pub(crate) const EXT_SLOTS: usize = ((EXT_CONFIG_SIZE - EXT_CAP_START) / 4) as usize;
 
 /// Number of dword slots where standard capabilities may live.
+// Only the tests use it (KUnit, the host tests).
+#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 const STD_SLOTS: usize = ((EXT_CAP_START - STD_CAP_FIRST) / 4) as usize;
 
 /// Read access to a config space, one aligned dword at a time.

@@ -38,6 +38,8 @@ impl Span {
 
     /// The bytes of `self` that also lie in `start..start + len`; `None` if there are none.
     /// Computed without overflow for any `start` and `len`.
+    // Only the tests use it (KUnit, the host tests).
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
     pub(crate) fn intersect(&self, start: u32, len: u32) -> Option<Span> {
         let end = start.saturating_add(len);
         let lo = u32::from(self.start).max(start);

@@ -47,6 +47,8 @@ pub(crate) enum PageSizeError {
     BadPageSize,
 }
 
+// Only the tests (KUnit, the host tests, the fuzzers) make a set of a fixed size.
+#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 impl<const N: usize> DirtyRanges<[Pages; N]> {
     /// An empty set of pages of `page` bytes, a power of two of at least 4096, of at most `N`
     /// ranges.
@@ -88,44 +90,8 @@ impl<S: AsRef<[Pages]> + AsMut<[Pages]>> DirtyRanges<S> {
         self.page_mask + 1
     }
 
-    /// Whether the set holds no page.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Number of ranges held.
-    pub(crate) fn ranges(&self) -> usize {
-        self.count
-    }
-
-    /// Number of pages held (the whole space is 2^64 / page pages).
-    pub(crate) fn pages(&self) -> u64 {
-        self.held().iter().map(|r| self.page_count(r)).sum()
-    }
-
-    /// Pages the set took in only because it was full: the gaps it merged, since it was made.
-    pub(crate) fn merged_pages(&self) -> u64 {
-        self.merged_pages
-    }
-
-    /// Whether the page holding `iova` is in the set.
-    pub(crate) fn contains(&self, iova: u64) -> bool {
-        self.held()
-            .iter()
-            .any(|r| r.first <= iova && iova <= r.last)
-    }
-
-    /// The ranges held, as (first byte, last byte) pairs, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.held().iter().map(|r| (r.first, r.last))
-    }
-
     fn held(&self) -> &[Pages] {
         &self.slots()[..self.count]
-    }
-
-    fn page_count(&self, r: &Pages) -> u64 {
-        (r.last - r.first) / self.page() + 1
     }
 
     /// Pages strictly between `left` and `right` (`left` before `right`, not adjacent).
@@ -270,6 +236,46 @@ impl<S: AsRef<[Pages]> + AsMut<[Pages]>> DirtyRanges<S> {
             self.slots_mut()[at] = right;
             self.count += 1;
         }
+    }
+}
+
+// Only the tests (KUnit, the host tests, the fuzzers) ask a set these.
+#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+impl<S: AsRef<[Pages]> + AsMut<[Pages]>> DirtyRanges<S> {
+    /// Whether the set holds no page.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Number of ranges held.
+    pub(crate) fn ranges(&self) -> usize {
+        self.count
+    }
+
+    /// Number of pages held (the whole space is 2^64 / page pages).
+    pub(crate) fn pages(&self) -> u64 {
+        self.held().iter().map(|r| self.page_count(r)).sum()
+    }
+
+    /// Pages the set took in only because it was full: the gaps it merged, since it was made.
+    pub(crate) fn merged_pages(&self) -> u64 {
+        self.merged_pages
+    }
+
+    /// Whether the page holding `iova` is in the set.
+    pub(crate) fn contains(&self, iova: u64) -> bool {
+        self.held()
+            .iter()
+            .any(|r| r.first <= iova && iova <= r.last)
+    }
+
+    /// The ranges held, as (first byte, last byte) pairs, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.held().iter().map(|r| (r.first, r.last))
+    }
+
+    fn page_count(&self, r: &Pages) -> u64 {
+        (r.last - r.first) / self.page() + 1
     }
 }
 

@@ -6,6 +6,8 @@
 //! (`RVFIO_BINDINGS_RS`, set by the Makefile); every
 //! non-VFIO type they mention resolves to `kernel::bindings`.
 
+// `unnecessary_transmutes` is a lint of rustc 1.88 and later.
+#![cfg_attr(not(CONFIG_RUSTC_HAS_UNNECESSARY_TRANSMUTES), allow(unknown_lints))]
 #![allow(
     dead_code,
     non_camel_case_types,

@@ -192,12 +192,32 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
             request: Some(vfio::vfio_pci_core_request),
             match_: Some(vfio::vfio_pci_core_match),
             match_token_uuid: Some(vfio::vfio_pci_core_match_token_uuid),
+            // Without IOMMUFD `linux/vfio.h` defines the core's iommufd ops as NULL and a
+            // device is only reachable through a group and a container.
+            #[cfg(CONFIG_IOMMUFD)]
             bind_iommufd: Some(vfio::vfio_iommufd_physical_bind),
+            #[cfg(not(CONFIG_IOMMUFD))]
+            bind_iommufd: None,
+            #[cfg(CONFIG_IOMMUFD)]
             unbind_iommufd: Some(vfio::vfio_iommufd_physical_unbind),
+            #[cfg(not(CONFIG_IOMMUFD))]
+            unbind_iommufd: None,
+            #[cfg(CONFIG_IOMMUFD)]
             attach_ioas: Some(vfio::vfio_iommufd_physical_attach_ioas),
+            #[cfg(not(CONFIG_IOMMUFD))]
+            attach_ioas: None,
+            #[cfg(CONFIG_IOMMUFD)]
             detach_ioas: Some(vfio::vfio_iommufd_physical_detach_ioas),
+            #[cfg(not(CONFIG_IOMMUFD))]
+            detach_ioas: None,
+            #[cfg(CONFIG_IOMMUFD)]
             pasid_attach_ioas: Some(vfio::vfio_iommufd_physical_pasid_attach_ioas),
+            #[cfg(not(CONFIG_IOMMUFD))]
+            pasid_attach_ioas: None,
+            #[cfg(CONFIG_IOMMUFD)]
             pasid_detach_ioas: Some(vfio::vfio_iommufd_physical_pasid_detach_ioas),
+            #[cfg(not(CONFIG_IOMMUFD))]
+            pasid_detach_ioas: None,
             dma_unmap: None,
         }
     }
@@ -386,11 +406,17 @@ impl<T: VfioDeviceOps> CoreDevice<T> {
     /// The device's binding (container or iommufd) is settled: it is being opened or open.
     unsafe fn log_ops(&self) -> *const vfio::vfio_log_ops {
         let log: &'static Option<LogOps<T>> = &T::LOG;
+        #[cfg(CONFIG_IOMMUFD)]
         // SAFETY: `vdev` is at offset 0 of the live core device; the caller's guarantee keeps
         // `iommufd_device` from changing.
         let iommufd = unsafe { !(*self.core_ptr()).vdev.iommufd_device.is_null() };
+        // Without IOMMUFD a device is never bound to an iommufd.
+        #[cfg(not(CONFIG_IOMMUFD))]
+        let iommufd = false;
+        // Without IOMMUFD_DRIVER the core has no `iova_bitmap` to report through.
+        let reports = cfg!(CONFIG_IOMMUFD_DRIVER);
         match log.as_ref() {
-            Some(ops) if !iommufd && (ops.logs_dma)(&self.data) => ops.table,
+            Some(ops) if reports && !iommufd && (ops.logs_dma)(&self.data) => ops.table,
             _ => core::ptr::null(),
         }
     }

@@ -8,6 +8,8 @@
 //! calling [`VfioLogOps::log_read_and_clear`] for each. A driver implements [`VfioLogOps`] and
 //! names [`LogOps::OF`] in [`VfioDeviceOps::LOG`]; a device whose data says it does not log
 //! gets no `log_ops`, so the core answers the features with `ENOTTY`, as for `vfio-pci`.
+//! Without `CONFIG_IOMMUFD_DRIVER` (no `iova_bitmap`: the core fails every report with
+//! `EOPNOTSUPP`) no device gets them.
 
 use kernel::{bindings, ffi::c_ulong, prelude::*};
 
@@ -68,9 +70,16 @@ impl DirtyBitmap<'_> {
     /// Marks the `length` bytes at `iova` dirty; the parts outside the chunk being filled are
     /// ignored.
     pub(crate) fn set(&mut self, iova: u64, length: u64) {
+        #[cfg(CONFIG_IOMMUFD_DRIVER)]
         // SAFETY: By the type invariant `bitmap` is live; `iova_bitmap_set` clips to the
         // chunk it maps and sleeps only in process context, where reports run.
-        unsafe { vfio::iova_bitmap_set(self.bitmap, iova as c_ulong, length as usize) };
+        unsafe {
+            vfio::iova_bitmap_set(self.bitmap, iova as c_ulong, length as usize)
+        };
+        // Without IOMMUFD_DRIVER the core walks no user bitmap and no device offers logging
+        // ops (`CoreDevice::log_ops`), so no report reaches here.
+        #[cfg(not(CONFIG_IOMMUFD_DRIVER))]
+        let _ = (self.bitmap, iova, length);
     }
 }
 
