@@ -11,8 +11,8 @@
 #   make MO=DIR    put the module's objects in DIR (default build/module; one per kernel)
 #   make host-test cargo test of the pure code on the host
 #   make bench     the benchmarks with many rounds (make check runs them short)
-#   make fuzz      the long fuzz campaign (make check runs 20 s a target)
-#   make fuzz-uapi the uAPI fuzzer's long campaign in the VM (make check runs ~110k
+#   make fuzz      the long fuzz campaign (make check runs 10 s a target)
+#   make fuzz-uapi the uAPI fuzzer's long campaign in the VM (make check runs 100k
 #                  operations; UAPI_FUZZ_SEED=N reruns a seed, UAPI_FUZZ_OPS=N sizes it)
 #
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
@@ -48,7 +48,7 @@ modules:
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml
 
-# The long form of the fuzz campaign make check runs for 20 s a target.
+# The long form of the fuzz campaign make check runs for 10 s a target.
 FUZZ_SECONDS ?= 600
 fuzz:
 	set -e; for target in config_walk stream_decode dma_log; do \

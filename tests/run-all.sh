@@ -17,7 +17,7 @@
 # Environment:
 #   KDIR                run everything on this kernel tree instead of the cached ones
 #   RVFIO_QUICK=1       filter the long parity cases (development loop; CI runs all)
-#   RVFIO_FUZZ_SECONDS  length of each fuzz target's run (default 20; `make fuzz`
+#   RVFIO_FUZZ_SECONDS  length of each fuzz target's run (default 10; `make fuzz`
 #                       runs each for 600 s)
 set -uo pipefail
 
@@ -197,7 +197,7 @@ cargo_results fixture-host "$logs/fixture-test.log" cargo test \
 # log's page set against a bitmap.
 for target in config_walk stream_decode dma_log; do
 	say "fuzz $target"
-	if bash "$repo/tests/fuzz/run.sh" "${RVFIO_FUZZ_SECONDS:-20}" "$target" \
+	if bash "$repo/tests/fuzz/run.sh" "${RVFIO_FUZZ_SECONDS:-10}" "$target" \
 		>"$logs/fuzz-$target.log" 2>&1; then
 		record "fuzz:$target" pass
 	else
@@ -322,7 +322,7 @@ RVFIO_KERNEL_CMDLINE_EXTRA=kmemleak=on RVFIO_VM_TIMEOUT=600 \
 	run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
 
 # The uAPI fuzzer, bounded (Documentation/testing.rst, "uAPI fuzzer"): about
-# 110,000 operations, 75 s of the VM's time; a hang shows as a hung-task report.
+# 100,000 operations, 70 s of the VM's time; a hang shows as a hung-task report.
 RVFIO_VM_TIMEOUT=600 run_guest uapi-fuzz "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/uapi_fuzz.sh"
 last_boot uapi-fuzz | grep -E '^(FUZZ total|FUZZ diff|# .* operations in)'
 

@@ -8,7 +8,7 @@
 # Environment (from the host through RVFIO_GUEST_ENV):
 #   UAPI_FUZZ_SEED         seed of the single-thread and differential runs
 #                          (default 1; the threaded run takes seed + 1000)
-#   UAPI_FUZZ_OPS          operations of the single-thread run (default 70000)
+#   UAPI_FUZZ_OPS          operations of the single-thread run (default 60000)
 #   UAPI_FUZZ_THREAD_OPS   operations of the threaded run (default 20000)
 #   UAPI_FUZZ_THREADS      threads of the threaded run (default 2)
 #   UAPI_FUZZ_CONTAINER    1 (default): the threaded run opens the device through
@@ -35,7 +35,7 @@ check modprobe modprobe rvfio_pci
 check bind_igb bind_to "$RVFIO_IGB0" rvfio-pci
 
 start=$(date +%s)
-fuzz single --seed "$seed" --ops "${UAPI_FUZZ_OPS:-70000}" "$RVFIO_IGB0"
+fuzz single --seed "$seed" --ops "${UAPI_FUZZ_OPS:-60000}" "$RVFIO_IGB0"
 echo "# single-thread run: $(($(date +%s) - start)) s"
 
 start=$(date +%s)
