@@ -318,8 +318,7 @@ last_boot fixture-hostile | grep '^TIME'
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
 # Unbind, rmmod, FLR and removal while users are mid-migration.
-RVFIO_KERNEL_CMDLINE_EXTRA=kmemleak=on RVFIO_VM_TIMEOUT=600 \
-	run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
+RVFIO_VM_TIMEOUT=600 run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
 
 # The uAPI fuzzer, bounded (Documentation/testing.rst, "uAPI fuzzer"): about
 # 100,000 operations, 70 s of the VM's time; a hang shows as a hung-task report.
