@@ -27,7 +27,6 @@
  * failed.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -389,45 +388,16 @@ static int dev_open_container(struct dev *d)
 /* Opens @d's cdev, binds it to a new iommufd, attaches an empty IOAS; 0 or errno. */
 static int dev_open(struct dev *d)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	char dir[256], path[300] = "";
-	struct dirent *e;
-	int err = 0;
-	DIR *dp;
+	struct vfio_cdev cdev;
+	const char *what;
+	int err;
 
 	if (container_mode)
 		return dev_open_container(d);
-	d->fd = -1;
-	d->iommufd = open("/dev/iommu", O_RDWR);
-	if (d->iommufd < 0)
-		return errno;
-	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", d->bdf);
-	dp = opendir(dir);
-	while (dp && (e = readdir(dp)))
-		if (!strncmp(e->d_name, "vfio", 4))
-			snprintf(path, sizeof(path), "/dev/vfio/devices/%s", e->d_name);
-	if (dp)
-		closedir(dp);
-	d->fd = path[0] ? open(path, O_RDWR) : -1;
-	if (d->fd < 0)
-		err = path[0] ? errno : ENOENT;
-	bind.iommufd = d->iommufd;
-	if (!err && ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		err = errno;
-	if (!err && ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		err = errno;
-	attach.pt_id = alloc.out_ioas_id;
-	d->ioas = alloc.out_ioas_id;
-	if (!err && ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		err = errno;
-	if (err) {
-		if (d->fd >= 0)
-			close(d->fd);
-		close(d->iommufd);
-		d->fd = -1;
-	}
+	err = vfio_cdev_try_open(d->bdf, &cdev, &what);
+	d->fd = cdev.device;
+	d->iommufd = cdev.iommufd;
+	d->ioas = cdev.ioas;
 	return err;
 }
 

@@ -26,44 +26,90 @@ static void vfio_cdev_die(const char *what)
 	exit(2);
 }
 
-/* Opens @bdf's VFIO cdev, bound to a new iommufd and attached to an IOAS. */
-static inline int vfio_cdev_open(const char *bdf)
+/*
+ * A device opened through its cdev: the device fd, its iommufd and the IOAS
+ * it is attached to.
+ */
+struct vfio_cdev {
+	int device;
+	int iommufd;
+	__u32 ioas;
+};
+
+/*
+ * Opens @bdf's VFIO cdev, binds it to a new iommufd and attaches it to a new
+ * IOAS. Returns 0, or the errno with the step that failed in *@what and
+ * nothing left open.
+ */
+static inline int vfio_cdev_try_open(const char *bdf, struct vfio_cdev *cdev,
+				     const char **what)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
 	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
 	char dir[256], path[300] = "";
 	struct dirent *d;
-	int device;
+	int err = 0;
 	DIR *dp;
 
+	cdev->device = -1;
+	cdev->iommufd = -1;
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	*what = "no vfio cdev";
 	dp = opendir(dir);
 	if (!dp)
-		vfio_cdev_die(dir);
+		return errno;
 	while ((d = readdir(dp)))
 		if (!strncmp(d->d_name, "vfio", 4))
 			snprintf(path, sizeof(path), "/dev/vfio/devices/%s", d->d_name);
 	closedir(dp);
-	if (!path[0]) {
-		errno = ENOENT;
-		vfio_cdev_die("no vfio cdev");
-	}
+	errno = ENOENT;
+	if (!path[0])
+		return errno;
 
-	bind.iommufd = open("/dev/iommu", O_RDWR);
-	if (bind.iommufd < 0)
-		vfio_cdev_die("/dev/iommu");
-	device = open(path, O_RDWR);
-	if (device < 0)
-		vfio_cdev_die(path);
-	if (ioctl(device, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		vfio_cdev_die("VFIO_DEVICE_BIND_IOMMUFD");
-	if (ioctl(bind.iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		vfio_cdev_die("IOMMU_IOAS_ALLOC");
+	*what = "/dev/iommu";
+	cdev->iommufd = open("/dev/iommu", O_RDWR);
+	if (cdev->iommufd < 0)
+		return errno;
+	*what = "open of the cdev";
+	cdev->device = open(path, O_RDWR);
+	if (cdev->device < 0)
+		err = errno;
+	bind.iommufd = cdev->iommufd;
+	if (!err && ioctl(cdev->device, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		*what = "VFIO_DEVICE_BIND_IOMMUFD";
+		err = errno;
+	}
+	if (!err && ioctl(cdev->iommufd, IOMMU_IOAS_ALLOC, &alloc)) {
+		*what = "IOMMU_IOAS_ALLOC";
+		err = errno;
+	}
+	cdev->ioas = alloc.out_ioas_id;
 	attach.pt_id = alloc.out_ioas_id;
-	if (ioctl(device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		vfio_cdev_die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
-	return device;
+	if (!err && ioctl(cdev->device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach)) {
+		*what = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
+		err = errno;
+	}
+	if (err) {
+		if (cdev->device >= 0)
+			close(cdev->device);
+		close(cdev->iommufd);
+		cdev->device = -1;
+		cdev->iommufd = -1;
+	}
+	return err;
+}
+
+/* Opens @bdf's VFIO cdev, bound to a new iommufd and attached to an IOAS. */
+static inline int vfio_cdev_open(const char *bdf)
+{
+	struct vfio_cdev cdev;
+	const char *what;
+
+	errno = vfio_cdev_try_open(bdf, &cdev, &what);
+	if (errno)
+		vfio_cdev_die(what);
+	return cdev.device;
 }
 
 /*
