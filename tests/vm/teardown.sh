@@ -5,7 +5,9 @@
 # is in the middle of migrating it (tests/progs/teardown_load.c: a data fd
 # open most of the time, BAR 0 mapped, threads inside ioctls). Another igb
 # under the same load keeps working throughout. Each user must end; the
-# harness fails the run on any kernel report.
+# harness fails the run on any kernel report. The kernel must run kmemleak
+# (kmemleak=on): what the scenarios allocate and never free is a leak the
+# scan at the end reports.
 . /usr/lib/rvfio-tests/lib.sh
 dev=$RVFIO_IGB0
 other=$RVFIO_IGB1
@@ -32,6 +34,9 @@ in_background() { # MARKER command...: run it, then create MARKER with its statu
 	("$@"; echo $? >"$marker") &
 }
 
+kmemleak=/sys/kernel/debug/kmemleak
+# What boot left unreferenced is not the scenarios' doing: forget it.
+check kmemleak.on sh -c "echo clear >$kmemleak"
 check modprobe modprobe rvfio_pci
 check bind bind_to "$dev" rvfio-pci
 check bind_other bind_to "$other" rvfio-pci
@@ -101,4 +106,10 @@ cat /tmp/other.log
 
 unbind "$dev"
 check rmmod rmmod rvfio_pci
+
+# kmemleak reports only objects older than 5 s.
+sleep 6
+echo scan >"$kmemleak"
+check kmemleak.no_leaks test ! -s "$kmemleak"
+head -n 60 "$kmemleak"
 exit "$RVFIO_FAILED"
