@@ -318,7 +318,8 @@ last_boot fixture-hostile | grep '^TIME'
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
 # Unbind, rmmod, FLR and removal while users are mid-migration.
-RVFIO_VM_TIMEOUT=600 run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
+RVFIO_KERNEL_CMDLINE_EXTRA=kmemleak=on RVFIO_VM_TIMEOUT=600 \
+	run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
 
 # The uAPI fuzzer, bounded (Documentation/testing.rst, "uAPI fuzzer"): about
 # 100,000 operations, 70 s of the VM's time; a hang shows as a hung-task report.
@@ -360,6 +361,23 @@ record_parity parity-debug
 export PARITY_QUICK=${RVFIO_QUICK:-0}
 run_guest parity "$kdir_fast" "$ko_fast" "$guest" "$repo/tests/vm/parity.sh"
 record_parity parity
+
+# Debian's stock kernel (Documentation/distribution-kernels.rst): its own
+# vmlinuz and VFIO modules, the module built for it with its rustc, devices
+# through their groups (no iommufd there); lifecycle, PASID/ATS, migration and
+# the mmap rule, and the driver test at parity with its own vfio-pci.
+if ! stock_kernel=$(bash "$repo/scripts/stock-kernel-image.sh" 2>"$logs/stock-image.log"); then
+	cat "$logs/stock-image.log"
+	record build_stock_image fail
+elif ! ko_stock=$(bash "$repo/scripts/stock-kernel-artifacts.sh" module 2>"$logs/stock-module.log"); then
+	cat "$logs/stock-module.log"
+	record build_module:stock fail
+else
+	record build_module:stock pass
+	RVFIO_STOCK_KERNEL=$stock_kernel RVFIO_VM_TIMEOUT=900 run_guest stock "$kdir_fast" "$ko_stock" \
+		"$guest" --add "$repo/tests/vm:/usr/lib/rvfio-tests/vm" "$repo/tests/vm/stock.sh"
+	record_parity stock
+fi
 
 # An unmodified QEMU (Debian's QEMU 10, copied into the VM) passes the igbs
 # through to nested guests and migrates them (Documentation/qemu.rst).

@@ -3,7 +3,7 @@
  * pasid_ats: what a VMM does with RVFIO_DEVICE_FEATURE_PCI_PASID_ATS.
  *
  * Opens a PCI device bound to rvfio-pci through its VFIO cdev (the iommufd
- * way), asks the driver what the device can do with PASID, ATS and PRI, and
+ * way; through its group where the kernel has no iommufd), asks the driver what the device can do with PASID, ATS and PRI, and
  * picks where in the guest-visible extended config space a synthetic PASID
  * capability would go. rvfio-pci never shows the physical PASID capability;
  * the VMM decides whether and where its guest sees one.
@@ -35,7 +35,43 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* Opens /dev/vfio/devices/vfioN of @bdf and binds it to a new iommufd. */
+/*
+ * On a kernel without iommufd (Debian's stock kernel has none), opens @bdf's
+ * group in a new type1 container and gets the device from it. The feature is
+ * the same whichever way the device was opened.
+ */
+static int open_device_in_group(const char *bdf)
+{
+	char link[256], target[256], path[300];
+	int container, group, device;
+	ssize_t len;
+
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	len = readlink(link, target, sizeof(target) - 1);
+	if (len < 0)
+		die(link);
+	target[len] = 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(target, '/') + 1);
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		die("/dev/vfio/vfio");
+	group = open(path, O_RDWR);
+	if (group < 0)
+		die(path);
+	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
+		die("VFIO_GROUP_SET_CONTAINER");
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		die("VFIO_SET_IOMMU");
+	device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+	if (device < 0)
+		die("VFIO_GROUP_GET_DEVICE_FD");
+	return device;
+}
+
+/*
+ * Opens /dev/vfio/devices/vfioN of @bdf and binds it to a new iommufd, or
+ * opens it through its group when the kernel has no iommufd.
+ */
 static int open_device(const char *bdf)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
@@ -44,6 +80,8 @@ static int open_device(const char *bdf)
 	DIR *dp;
 	int device;
 
+	if (access("/dev/iommu", F_OK) && errno == ENOENT)
+		return open_device_in_group(bdf);
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
 	dp = opendir(dir);
 	if (!dp)

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BDF [PASID_OFFSET]\n", argv[0]);
 		return 2;
 	}
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &info))
 		vfio_cdev_die("VFIO_DEVICE_GET_REGION_INFO");
 	printf("chain:");

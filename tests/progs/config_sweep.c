@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BDF\n", argv[0]);
 		return 2;
 	}
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config) ||
 	    ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0))
 		vfio_cdev_die("VFIO_DEVICE_GET_REGION_INFO");

@@ -435,7 +435,7 @@ int main(int argc, char **argv)
 	klog.fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	if (klog.fd < 0 || lseek(klog.fd, 0, SEEK_END) < 0)
 		vfio_cdev_die("/dev/kmsg");
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 
 	len = save_stream(device, good);
 	result("saved_stream", len > 52 && !memcmp(good, "RVFIOMIG", 8), "%zu bytes", len);

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s IGB_BDF OTHER_BDF\n", argv[0]);
 		return 2;
 	}
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 
 	ret = feature(device, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
 		      VFIO_DEVICE_FEATURE_MIGRATION, &mig, sizeof(mig));
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 	       get_state(device));
 	close(device);
 
-	other = vfio_cdev_open(argv[2]);
+	other = vfio_open_device(argv[2]);
 	ret = feature(other, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
 		      VFIO_DEVICE_FEATURE_MIGRATION, &mig, sizeof(mig));
 	result("other_device_has_none", ret == ENOTTY, "%s", strerror(ret));

@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 	snprintf(attr, sizeof(attr), "/sys/bus/pci/devices/%s/rvfio/mmap_layout", argv[1]);
 
 	result("default_full", !strcmp(layout(), "[full] saving\n"), "shows '%s'", layout());
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 	result("full_has_no_sparse_cap", !bar0_cap(device, VFIO_REGION_INFO_CAP_SPARSE_MMAP, &info),
 	       "standard sparse-mmap capability on BAR 0");
 	ret = try_map(device, &info, 0, info.size);
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 	result("set_while_closed", ret == 0 && !strcmp(layout(), "full [saving]\n"), "%s, shows '%s'",
 	       strerror(ret), layout());
 
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 	/* Both point into bar0_cap's one buffer, which each call fills with the same answer. */
 	sparse = bar0_cap(device, VFIO_REGION_INFO_CAP_SPARSE_MMAP, &info);
 	saving = bar0_cap(device, VFIO_REGION_INFO_CAP_SPARSE_MMAP_SAVING, &info);

@@ -239,7 +239,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	mode = argv[2];
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 	physical_config(argv[1], phys);
 	user_config(device, user);
 
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
 	result("short_buffer", ok, "ret %s, nr %u", strerror(n), info->nr_free_ranges);
 
 	if (argc == 4) {
-		int other = vfio_cdev_open(argv[3]);
+		int other = vfio_open_device(argv[3]);
 		char why_text[128] = "";
 
 		user_config(other, twin);

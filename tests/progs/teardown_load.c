@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: teardown_load BDF SECONDS\n");
 		return 2;
 	}
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 	config.argsz = sizeof(config);
 	config.index = VFIO_PCI_CONFIG_REGION_INDEX;
 	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config))

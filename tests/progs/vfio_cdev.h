@@ -2,7 +2,8 @@
 /*
  * Opening a PCI device's VFIO cdev the way a VMM does: find
  * /dev/vfio/devices/vfioN in sysfs, open it, bind it to a new iommufd and
- * attach it to a fresh IOAS, and ask to be told when the kernel wants it back.
+ * attach it to a fresh IOAS (or, on a kernel without iommufd, open its group
+ * in a type1 container), and ask to be told when the kernel wants it back.
  * Shared by the guest test programs.
  */
 #ifndef RVFIO_TESTS_VFIO_CDEV_H
@@ -100,13 +101,82 @@ static inline int vfio_cdev_try_open(const char *bdf, struct vfio_cdev *cdev,
 	return err;
 }
 
-/* Opens @bdf's VFIO cdev, bound to a new iommufd and attached to an IOAS. */
-static inline int vfio_cdev_open(const char *bdf)
+/*
+ * Opens @bdf the legacy way: its group in a new type1 (v2) container, then the
+ * device fd from the group. Returns 0 with the device fd in *@device, or the
+ * errno with the step that failed in *@what and nothing left open. The group
+ * and container fds are closed again: the device fd holds the group, and the
+ * group its container, until the device fd is closed.
+ */
+static inline int vfio_group_try_open(const char *bdf, int *device,
+				      const char **what)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char link[256], target[256], path[300];
+	int container, group = -1, err = 0;
+	ssize_t len;
+
+	*device = -1;
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	*what = "no IOMMU group";
+	len = readlink(link, target, sizeof(target) - 1);
+	if (len < 0)
+		return errno;
+	target[len] = 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(target, '/') + 1);
+
+	*what = "/dev/vfio/vfio";
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		return errno;
+	*what = "open of the group";
+	group = open(path, O_RDWR);
+	if (group < 0)
+		err = errno;
+	if (!err && ioctl(group, VFIO_GROUP_GET_STATUS, &status)) {
+		*what = "VFIO_GROUP_GET_STATUS";
+		err = errno;
+	}
+	if (!err && !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		*what = "group not viable (a device in it is bound to a host driver)";
+		err = EBUSY;
+	}
+	if (!err && ioctl(group, VFIO_GROUP_SET_CONTAINER, &container)) {
+		*what = "VFIO_GROUP_SET_CONTAINER";
+		err = errno;
+	}
+	if (!err && ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+		*what = "VFIO_SET_IOMMU(TYPE1v2)";
+		err = errno;
+	}
+	if (!err) {
+		*device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+		if (*device < 0) {
+			*what = "VFIO_GROUP_GET_DEVICE_FD";
+			err = errno;
+		}
+	}
+	if (group >= 0)
+		close(group);
+	close(container);
+	return err;
+}
+
+/*
+ * Opens @bdf as a VMM would on this kernel: through its VFIO cdev, bound to a
+ * new iommufd and attached to an IOAS, or, on a kernel without iommufd (no
+ * /dev/iommu, as Debian's stock kernel), through its group and a type1
+ * container. Returns the device fd; dies on failure.
+ */
+static inline int vfio_open_device(const char *bdf)
 {
 	struct vfio_cdev cdev;
 	const char *what;
 
-	errno = vfio_cdev_try_open(bdf, &cdev, &what);
+	if (access("/dev/iommu", F_OK) && errno == ENOENT)
+		errno = vfio_group_try_open(bdf, &cdev.device, &what);
+	else
+		errno = vfio_cdev_try_open(bdf, &cdev, &what);
 	if (errno)
 		vfio_cdev_die(what);
 	return cdev.device;

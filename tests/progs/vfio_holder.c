@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vfio_holder: open a PCI device's VFIO cdev the way a VMM does (bind to
- * iommufd, attach to an IOAS) and hold it, to test what the driver does when
- * the device is unbound while a user has it open.
+ * vfio_holder: open a PCI device the way a VMM does (its VFIO cdev bound to
+ * iommufd and attached to an IOAS, or its group in a container on a kernel
+ * without iommufd) and hold it, to test what the driver does when the device
+ * is unbound while a user has it open.
  *
  *   vfio_holder BDF request SECONDS   register a device-request eventfd and
  *                                     release the device when the kernel
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	seconds = atoi(argv[3]);
-	device = vfio_cdev_open(argv[1]);
+	device = vfio_open_device(argv[1]);
 
 	if (!strcmp(argv[2], "request")) {
 		efd = eventfd(0, 0);

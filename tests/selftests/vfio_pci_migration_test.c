@@ -34,6 +34,7 @@
 #include "kselftest_harness.h"
 #include "e1000_defines.h"
 #include "e1000_regs.h"
+#include "iommu_mode.h"
 #include "migration_uapi.h"
 #include "saving_layout.h"
 
@@ -146,7 +147,7 @@ FIXTURE(migration) {
 
 FIXTURE_SETUP(migration)
 {
-	self->iommu = iommu_init(MODE_IOMMUFD);
+	self->iommu = iommu_init(kernel_iommu_mode());
 	self->allocator = iova_allocator_init(self->iommu);
 	self->source = vfio_pci_device_init(source_bdf, self->iommu);
 	self->target = vfio_pci_device_init(target_bdf, self->iommu);

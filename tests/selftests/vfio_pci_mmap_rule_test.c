@@ -29,6 +29,7 @@
 #include <libvfio.h>
 
 #include "kselftest_harness.h"
+#include "iommu_mode.h"
 #include "migration_uapi.h"
 #include "saving_layout.h"
 
@@ -79,7 +80,7 @@ FIXTURE(mmap_rule) {
 
 FIXTURE_SETUP(mmap_rule)
 {
-	self->iommu = iommu_init(MODE_IOMMUFD);
+	self->iommu = iommu_init(kernel_iommu_mode());
 	self->device = vfio_pci_device_init(device_bdf, self->iommu);
 }
 

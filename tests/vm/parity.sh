@@ -116,6 +116,10 @@ main() {
 	case " $drivers " in *" rvfio-pci "*)
 		modprobe rvfio_pci || fail "modprobe rvfio_pci" ;;
 	esac
+	# vfio-pci is a module on a distribution's kernel, built in on ours.
+	case " $drivers " in *" vfio-pci "*)
+		[ -d /sys/bus/pci/drivers/vfio-pci ] || modprobe vfio_pci || fail "modprobe vfio_pci" ;;
+	esac
 	bind "$RVFIO_IGB0" "$cand"
 	[ -z "$ref" ] || bind "$RVFIO_IGB1" "$ref"
 
