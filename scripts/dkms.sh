@@ -93,7 +93,7 @@ register() {
 			tail -n 15 "$makelog" >&2
 		fi
 		dkms remove "$name/$ver" --all >/dev/null 2>&1 || true
-		die "dkms build $name/$ver for $kver failed (why: above)"
+		return 1
 	fi
 }
 
@@ -107,7 +107,10 @@ cmd_install() {
 		die "no headers for the kernel $kver: apt install linux-headers-$kver"
 	copy "/usr/src/$name-$ver"
 	sed -i "s/@VERSION@/$ver/" "/usr/src/$name-$ver/dkms.conf"
-	register "$ver" "$kver"
+	if ! register "$ver" "$kver"; then
+		rm -rf "/usr/src/${name:?}-$ver"
+		die "dkms build $name/$ver for $kver failed (why: above); nothing was changed"
+	fi
 	# One version only, so the kernel hooks (AUTOINSTALL) build this one.
 	local other
 	for other in $(added_versions); do
