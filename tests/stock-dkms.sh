@@ -10,7 +10,7 @@
 #                                      in PATH, fails the build with the
 #                                      message that says so
 #   stock-dkms:refuses-missing-source  so does linux-source-7.3 missing (hidden
-#                                      from dpkg in a mount namespace)
+#                                      from dpkg-query only)
 #   build_module:stock-dkms            dkms add and build succeed
 #   stock-dkms:vermagic                the module's vermagic is the kernel's
 #                                      and DKMS signed it
@@ -37,7 +37,7 @@ refusal() {
 	shift 2
 	output=$(bash "$stock" exec "$@" 2>&1)
 	status=$?
-	printf '%s\n' "$output" | grep -E 'error|refus' | sed 's/^/  /'
+	printf '%s\n' "$output" | grep -m1 'kernel-rust-artifacts: error' | sed 's/^/  /'
 	if [ "$status" -eq 0 ]; then
 		result "$name" FAIL "the build went through"
 	elif ! printf '%s\n' "$output" | grep -qF -- "$expected"; then
@@ -53,21 +53,20 @@ refusal() {
 
 # A rustc that answers another version, first in PATH.
 refusal stock-dkms:refuses-wrong-rustc \
-	"rustc is 'rustc 1.99.0 (fake)' but $kver was built with 'rustc 1.85.1" \
+	"rustc is 'rustc 1.99.0 (fake)' (/rvfio/fake-rustc/rustc) but $kver was built with 'rustc 1.85.1" \
 	sh -c 'mkdir -p /rvfio/fake-rustc &&
 		printf "#!/bin/sh\necho \"rustc 1.99.0 (fake)\"\n" >/rvfio/fake-rustc/rustc &&
 		chmod +x /rvfio/fake-rustc/rustc &&
 		exec env PATH=/rvfio/fake-rustc:'"$path"' RVFIO_VERSION=0.0.refused.rustc \
 			bash /rvfio/src/scripts/dkms.sh install --no-install'
 
-# linux-source-7.3 removed from dpkg's view only: dpkg's status file without
-# its entry, bound over the real one in a mount namespace of this command.
+# linux-source-7.3 removed from dpkg's view only: a copy of dpkg's database
+# without its entry, which dpkg-query reads through DPKG_ADMINDIR.
 refusal stock-dkms:refuses-missing-source \
 	"linux-source-${kver%.*-*} is not installed" \
-	unshare -m sh -c 'awk -v RS= -v ORS="\n\n" "!/^Package: linux-source-/" \
-			/var/lib/dpkg/status >/rvfio/status-without-source &&
-		mount --bind /rvfio/status-without-source /var/lib/dpkg/status &&
-		exec env RVFIO_VERSION=0.0.refused.source \
+	sh -c 'db=/rvfio/dpkg-without-source && rm -rf $db && mkdir -p $db/updates &&
+		awk -v RS= -v ORS="\n\n" "!/^Package: linux-source-/" /var/lib/dpkg/status >$db/status &&
+		exec env DPKG_ADMINDIR=$db RVFIO_VERSION=0.0.refused.source \
 			bash /rvfio/src/scripts/dkms.sh install --no-install'
 
 log=$(dirname "$out")/stock-dkms.log
