@@ -158,6 +158,8 @@ make_module() {
 main() {
 	[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
 	make_root
+	# What this script kept in the root before it built the DKMS way.
+	rm -rf "$root/rvfio/module" "$root/rvfio/$kver"-*
 	case ${1:-tree} in
 	tree) echo "$root$(make_tree)" ;;
 	module) make_module "${2:-}" ;;
