@@ -44,13 +44,18 @@ version() {
 		echo "$RVFIO_VERSION"
 		return
 	fi
-	git -C "$repo" rev-parse --git-dir >/dev/null 2>&1 ||
+	repo_git rev-parse --git-dir >/dev/null 2>&1 ||
 		die "$repo is not a git clone: set RVFIO_VERSION to name the version"
 	local v
-	v=0.$(git -C "$repo" rev-list --count HEAD).g$(git -C "$repo" rev-parse --short=12 HEAD)
-	git -C "$repo" diff --quiet HEAD -- "${sources[@]}" || v=$v.dirty
+	v=0.$(repo_git rev-list --count HEAD).g$(repo_git rev-parse --short=12 HEAD)
+	repo_git diff --quiet HEAD -- "${sources[@]}" || v=$v.dirty
 	echo "$v"
 }
+
+# git in the clone, which root reads when a user cloned it (sudo make
+# dkms-install): git refuses another user's repository unless told it is safe,
+# and root builds and runs this clone's code anyway.
+repo_git() { git -c safe.directory='*' -C "$repo" "$@"; }
 
 copy() {
 	local dir=$1
@@ -80,6 +85,9 @@ added_versions() {
 	return 0
 }
 
+# register VER KVER: dkms add and build VER (its sources in /usr/src) for
+# KVER; on a failed build, shows the end of DKMS's make.log (a refusal's
+# message) and removes VER from DKMS again.
 register() {
 	local ver=$1 kver=$2
 	if [ -d "$dkms_tree/$name/$ver" ]; then
@@ -109,7 +117,7 @@ cmd_install() {
 	sed -i "s/@VERSION@/$ver/" "/usr/src/$name-$ver/dkms.conf"
 	if ! register "$ver" "$kver"; then
 		rm -rf "/usr/src/${name:?}-$ver"
-		die "dkms build $name/$ver for $kver failed (why: above); nothing was changed"
+		die "dkms build $name/$ver for $kver failed (why: above); other versions were left as they were"
 	fi
 	# One version only, so the kernel hooks (AUTOINSTALL) build this one.
 	local other

@@ -34,7 +34,9 @@ set -euo pipefail
 log() { printf 'kernel-rust-artifacts: %s\n' "$*" >&2; }
 die() { printf 'kernel-rust-artifacts: error: %s\n' "$*" >&2; exit 1; }
 
-[ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 KVER OUT [HEADERS]"
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+	die "usage: $0 KVER OUT [HEADERS]"
+fi
 kver=$1
 out=$2
 hdr=$(readlink -f "${3:-/lib/modules/$kver/build}") ||
@@ -111,7 +113,9 @@ flock 9
 prune() {
 	local dir name
 	for dir in "$out"/*-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]; do
-		[ -d "$dir" ] && [ "$dir" != "$top" ] || continue
+		if [ ! -d "$dir" ] || [ "$dir" = "$top" ]; then
+			continue
+		fi
 		name=$(basename "$dir")
 		name=${name%-*}
 		if [ "$name" = "$kver" ] || [ ! -e "/lib/modules/$name/build" ]; then

@@ -116,6 +116,7 @@ debootstrap_root() {
 	mv "$tmp" "$root"
 }
 
+# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
 pkg_version() { in_root dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 
 # The kernel's Rust artifacts, regenerated in the root by the same script the

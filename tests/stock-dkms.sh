@@ -62,6 +62,7 @@ refusal stock-dkms:refuses-wrong-rustc \
 
 # linux-source-7.3 removed from dpkg's view only: a copy of dpkg's database
 # without its entry, which dpkg-query reads through DPKG_ADMINDIR.
+# shellcheck disable=SC2016 # the variables are the root's shell's
 refusal stock-dkms:refuses-missing-source \
 	"linux-source-${kver%.*-*} is not installed" \
 	sh -c 'db=/rvfio/dpkg-without-source && rm -rf $db && mkdir -p $db/updates &&
