@@ -157,19 +157,20 @@ make_module() {
 }
 
 main() {
+	case ${1:-tree} in
+	tree | module) ;;
+	exec) [ $# -ge 2 ] || die "usage: $0 exec COMMAND..." ;;
+	*) die "unknown mode '$1' (tree, module [OUT] or exec COMMAND...)" ;;
+	esac
 	[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
 	make_root
-	# What this script kept in the root before it built the DKMS way.
-	rm -rf "$root/rvfio/module" "$root/rvfio/$kver"-*
 	case ${1:-tree} in
 	tree) echo "$root$(make_tree)" ;;
 	module) make_module "${2:-}" ;;
 	exec)
-		[ $# -ge 2 ] || die "usage: $0 exec COMMAND..."
 		bash "$here/dkms.sh" copy "$root/rvfio/src"
 		in_root env KVER="$kver" "${@:2}"
 		;;
-	*) die "unknown mode '$1' (tree, module [OUT] or exec COMMAND...)" ;;
 	esac
 }
 
