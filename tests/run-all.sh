@@ -2,7 +2,8 @@
 # The whole rvfio-pci test suite: `make check` runs it, .ci/run calls that.
 #
 # Builds what is missing (the two test kernels in their cache, the module for
-# each, selftests, guest programs, the vfio-user fixture and QEMU 11), then
+# each, the module the DKMS way against Debian's stock kernel in a trixie root,
+# selftests, guest programs, the vfio-user fixture and QEMU 11), then
 # runs: rustfmt, clippy and checkpatch, host cargo tests of the pure code and
 # of the fixture and a bounded fuzz run, and in the VM: KUnit suites (parsed
 # with the kernel's kunit.py), the binding lifecycle, the PASID/ATS feature,
