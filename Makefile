@@ -5,6 +5,10 @@
 #   make run       set up, build everything, boot the VM, bind a device, show it working
 #   make check     set up, build everything, run the whole test suite
 #   make modules   build rvfio_pci.ko (against KDIR, or the cached test kernel)
+#   make dkms-install    install the module through DKMS for the running kernel
+#                  (KVER= another) and its updates: the sources go to
+#                  /usr/src/rvfio-pci-<version> (README, "Installing on your
+#                  distribution's kernel"); make dkms-uninstall removes it all
 #   make deps      install the toolchain and packages (scripts/setup.sh)
 #   make kernel    build the cached test kernel (scripts/build-kernel.sh)
 #   make CLIPPY=1  build the module with clippy
@@ -29,7 +33,8 @@ kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
 # Objects never go to the source tree, so one tree builds for several kernels.
 MO ?= build/module
 
-.PHONY: all modules deps kernel run check host-test fuzz fuzz-uapi bench clean
+.PHONY: all modules deps kernel run check host-test fuzz fuzz-uapi bench clean \
+	dkms-install dkms-uninstall
 
 all: modules
 
@@ -44,6 +49,14 @@ modules:
 	if grep -q '^CONFIG_CC_IS_CLANG=y' "$$k/.config"; then llvm=LLVM=$(LLVM); fi; \
 	$(MAKE) -C "$$k" M=$(CURDIR) MO=$(abspath $(MO)) $$llvm \
 		$(if $(CLIPPY),CLIPPY=1) modules
+
+# On a user's host, with its own packages: not `deps`, which sets up the
+# project's test machine.
+dkms-install:
+	bash scripts/dkms.sh install
+
+dkms-uninstall:
+	bash scripts/dkms.sh uninstall
 
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml

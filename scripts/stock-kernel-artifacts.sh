@@ -1,30 +1,31 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# A build tree for rvfio-pci against Debian's stock kernel (a GCC-built kernel
-# with CONFIG_RUST=y whose headers package ships no Rust artifacts).
+# rvfio-pci built the DKMS way against Debian's stock kernel (a GCC-built
+# kernel with CONFIG_RUST=y whose headers package ships no Rust artifacts), as
+# `make dkms-install` builds it on a user's trixie host.
 #
 # In a minimal trixie root made with debootstrap (as scripts/qemu11.sh does,
 # from the machine's own mirror, scripts/debian-mirror.sh), cached beside the
-# QEMU 11 root under $RVFIO_CACHE/stock/, this script:
-#   1. installs the kernel's toolchain from trixie main (rustc, rust-src,
-#      bindgen, libclang, gcc-14, ...) and the kernel's headers and source
-#      packages from trixie-backports;
-#   2. refuses unless the installed rustc is the one the kernel was built with
-#      (CONFIG_RUSTC_VERSION_TEXT of the headers' .config) and the source
-#      package has the headers' version: with any other rustc or source the
-#      crate hashes differ and modpost cannot resolve the Rust symbols;
-#   3. regenerates the Rust artifacts (make olddefconfig prepare with the
-#      headers' .config, into an O= directory of its own, never under /usr/src);
-#   4. assembles a build tree: a copy of the headers tree with the kbuild
-#      scripts copied in and the Rust artifacts added.
-# The root is keyed by the package list, the tree by the versions of every
-# package it depends on and the .config, so a new kernel or compiler makes a
-# new tree and a finished one is reused (idempotent).
+# QEMU 11 root under $RVFIO_CACHE/stock/, this script installs the kernel's
+# toolchain from trixie main (rustc, rust-src, bindgen, libclang, gcc-14, ...),
+# dkms, and the kernel's headers and source packages from trixie-backports;
+# then, in the root, it runs the same scripts a host runs
+# (scripts/kernel-rust-artifacts.sh, scripts/dkms.sh), which refuse a rustc
+# other than the kernel's and a missing or other source package, regenerate
+# the Rust artifacts into /var/lib/dkms/rvfio-pci/rust-artifacts (never under
+# /usr/src) keyed by what they depend on, and build the module through dkms.
+# The root is keyed by the package list: a longer list installs the new
+# packages into the same root.
 #
-# Usage: stock-kernel-artifacts.sh [tree]   print the build tree (inside the root)
-#        stock-kernel-artifacts.sh module   also build rvfio_pci.ko from this
-#                                           clone in the root; print its path
+# Usage: stock-kernel-artifacts.sh [tree]       print the build tree (in the root)
+#        stock-kernel-artifacts.sh module [OUT]  dkms add and build rvfio-pci from
+#                                               this clone in the root (not
+#                                               installed); copy rvfio_pci.ko,
+#                                               uncompressed, to OUT; print its path
+#        stock-kernel-artifacts.sh exec CMD...   run CMD in the root, with this
+#                                               clone's DKMS sources in /rvfio/src
+#                                               and KVER set (tests/stock-dkms.sh)
 #
 # Environment:
 #   RVFIO_CACHE   cache directory (default /var/cache/rvfio-pci)
@@ -33,16 +34,15 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
 cache=${RVFIO_CACHE:-/var/cache/rvfio-pci}
 kver=${STOCK_KVER:-7.3.4+deb13-amd64}
 jobs=${STOCK_JOBS:-2}
 series=${kver%%.*}.$(echo "$kver" | cut -d. -f2)
 
-# What the kernel's Rust is built with (trixie main), and what regenerating it
-# needs; the headers and the source come from trixie-backports.
+# What the kernel's Rust is built with (trixie main), what regenerating it
+# needs, and dkms; the headers and the source come from trixie-backports.
 main_pkgs=(rustc rust-src bindgen libclang-19-dev gcc-14 openssl make bc flex
-	bison libelf-dev libssl-dev xz-utils python3)
+	bison libelf-dev libssl-dev xz-utils python3 dkms)
 bpo_pkgs=("linux-headers-$kver" "linux-source-$series")  # of the same version
 
 log() { printf 'stock-kernel: %s\n' "$*" >&2; }
@@ -116,120 +116,61 @@ debootstrap_root() {
 	mv "$tmp" "$root"
 }
 
+# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
 pkg_version() { in_root dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 
-# The value of a string option of the headers' .config.
-config_string() {
-	sed -n "s/^$1=\"\(.*\)\"$/\1/p" "$root/usr/src/linux-headers-$kver/.config"
-}
-
-check_toolchain() {
-	local hver sver want have
-	hver=$(pkg_version "linux-headers-$kver")
-	[ -n "$hver" ] || die "linux-headers-$kver is not installed in $root"
-	sver=$(pkg_version "linux-source-$series")
-	[ -n "$sver" ] ||
-		die "linux-source-$series is not installed in $root: the Rust artifacts are regenerated from the source of the headers' version, $hver"
-	[ "$sver" = "$hver" ] ||
-		die "linux-source-$series is $sver, not $hver (the headers' version): the Rust artifacts must come from the same source"
-	[ -f "$root/usr/src/linux-source-$series.tar.xz" ] ||
-		die "linux-source-$series is installed but /usr/src/linux-source-$series.tar.xz is missing"
-	want=$(config_string CONFIG_RUSTC_VERSION_TEXT)
-	[ -n "$want" ] || die "the kernel $kver was not built with Rust (no CONFIG_RUSTC_VERSION_TEXT)"
-	have=$(in_root rustc --version) || die "rustc does not run in $root"
-	[ "$have" = "$want" ] ||
-		die "rustc is '$have' but $kver was built with '$want': the crate hashes would differ; install that rustc in $root"
-}
-
-# The artifacts' key: everything the regenerated files depend on.
-tree_key() {
-	{
-		cat "$root/usr/src/linux-headers-$kver/.config"
-		for p in "linux-headers-$kver" "linux-source-$series" rustc rust-src bindgen gcc-14 libclang-19-dev; do
-			echo "$p $(pkg_version "$p")"
-		done
-	} | key
-}
-
-# Regenerates the kernel's Rust artifacts in /rvfio/$dir/obj of the root and
-# assembles /rvfio/$dir/tree; prints the tree's path inside the root.
+# The kernel's Rust artifacts, regenerated in the root by the same script the
+# DKMS build runs on a user's host, into the directory DKMS's build uses
+# there, so tree and module share one regeneration.
+artifacts=/var/lib/dkms/rvfio-pci/rust-artifacts
 make_tree() {
-	local dir=/rvfio/$kver-$(tree_key)
-	local top=$root$dir
-	if [ -f "$top/.done" ]; then
-		echo "$dir/tree"
-		return
-	fi
-	local start=$SECONDS hdr=/usr/src/linux-headers-$kver
-	rm -rf "$top"
-	mkdir -p "$top/obj"
-	log "extracting linux-source-$series"
-	in_root nice -n 19 ionice -c3 tar -C "$dir" -xJf "/usr/src/linux-source-$series.tar.xz"
-	mv "$top/linux-source-$series" "$top/src"
-	log "extracted in $((SECONDS - start)) s, $(du -shx "$top/src" | cut -f1)"
-	cp "$root$hdr/.config" "$top/obj/.config"
-	start=$SECONDS
-	local kmake=(nice -n 19 ionice -c3 make -s -C "$dir/src" O="$dir/obj" -j"$jobs"
-		CC=x86_64-linux-gnu-gcc-14 HOSTCC=gcc-14)
-	in_root "${kmake[@]}" olddefconfig >&2 || die "make olddefconfig failed"
-	# olddefconfig only drops or adds options when the toolchain differs from
-	# the kernel's; then the artifacts would not match the kernel either.
-	diff -q <(grep -v '^#' "$root$hdr/.config") <(grep -v '^#' "$top/obj/.config") >/dev/null ||
-		die "the regenerated .config differs from $kver's (diff $root$hdr/.config $top/obj/.config)"
-	log "make prepare (-j$jobs; several minutes)"
-	in_root "${kmake[@]}" prepare >&2 || die "regenerating the Rust artifacts failed"
-	log "prepare: $((SECONDS - start)) s, obj $(du -shx "$top/obj" | cut -f1)"
-
-	# The build tree: the headers tree with its kbuild symlinks made copies
-	# and the artifacts added; the Makefile's KBUILD_OUTPUT points at the copy.
-	local tree=$top/tree src
-	cp -a "$root$hdr" "$tree"
-	for src in scripts tools; do
-		if [ -L "$tree/$src" ]; then
-			local target
-			target=$(readlink "$tree/$src")
-			rm "$tree/$src"
-			case $target in
-			/*) cp -a "$root$target" "$tree/$src" ;;
-			*) cp -a "$root$hdr/$target" "$tree/$src" ;;
-			esac
-		fi
-	done
-	sed -i "s|$hdr\b|$dir/tree|g" "$tree/Makefile"
-	mkdir -p "$tree/rust" "$tree/include/generated"
-	cp "$top/obj/scripts/target.json" "$tree/scripts/"
-	cp "$top/obj"/rust/*.rmeta "$top/obj"/rust/*.so "$tree/rust/"
-	cp "$top/obj/include/generated/rustc_cfg" "$tree/include/generated/"
-	rm -rf "$top/src"
-	touch "$top/.done"
-	log "tree $dir/tree; regeneration kept $(du -shx "$top" | cut -f1) (obj $(du -shx "$top/obj" | cut -f1), tree $(du -shx "$tree" | cut -f1))"
-	echo "$dir/tree"
+	mkdir -p "$root/rvfio/bin"
+	cp "$here/kernel-rust-artifacts.sh" "$root/rvfio/bin/"
+	in_root env RVFIO_JOBS="$jobs" nice -n 19 ionice -c3 \
+		bash /rvfio/bin/kernel-rust-artifacts.sh "$kver" "$artifacts"
 }
 
-# Builds rvfio_pci.ko from a copy of this clone's module sources in the root.
+# Builds rvfio_pci.ko as `make dkms-install` does on a host (scripts/dkms.sh
+# install), without installing it into the root's /lib/modules; copies it,
+# uncompressed, to OUT if given; prints its path.
 make_module() {
-	local tree=$1 m=/rvfio/module
-	rm -rf "${root:?}$m"
-	mkdir -p "$root$m"
-	cp -a "$repo/Kbuild" "$repo/drivers" "$repo/include" "$root$m/"
-	rm -rf "$root$m/drivers/vfio/pci/rvfio/vfio/bindings_generated.rs"
-	local start=$SECONDS
-	in_root nice -n 19 ionice -c3 make -C "$tree" M="$m" -j"$jobs" modules >&2 ||
-		die "building rvfio_pci.ko against $tree failed"
-	log "module built in $((SECONDS - start)) s"
-	echo "$root$m/drivers/vfio/pci/rvfio/rvfio_pci.ko"
+	local out=${1:-} ver ko start=$SECONDS
+	ver=$(bash "$here/dkms.sh" version)
+	bash "$here/dkms.sh" copy "$root/rvfio/src"
+	in_root env KVER="$kver" RVFIO_VERSION="$ver" RVFIO_JOBS="$jobs" nice -n 19 ionice -c3 \
+		bash /rvfio/src/scripts/dkms.sh install --no-install >&2 ||
+		die "the DKMS build of rvfio-pci $ver against $kver failed"
+	ko=$(echo "$root/var/lib/dkms/rvfio-pci/$ver/$kver"/*/module/rvfio_pci.ko*)
+	[ -f "$ko" ] || die "DKMS built rvfio-pci $ver but left no rvfio_pci.ko ($ko)"
+	log "module built the DKMS way in $((SECONDS - start)) s"
+	if [ -n "$out" ]; then
+		mkdir -p "$(dirname "$out")"
+		case $ko in
+		*.xz) xz -dc "$ko" >"$out" ;;
+		*.zst) zstd -dcq "$ko" >"$out" ;;
+		*.gz) gzip -dc "$ko" >"$out" ;;
+		*) cp "$ko" "$out" ;;
+		esac
+		ko=$out
+	fi
+	echo "$ko"
 }
 
 main() {
+	case ${1:-tree} in
+	tree | module) ;;
+	exec) [ $# -ge 2 ] || die "usage: $0 exec COMMAND..." ;;
+	*) die "unknown mode '$1' (tree, module [OUT] or exec COMMAND...)" ;;
+	esac
 	[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
 	make_root
-	check_toolchain
-	local tree
-	tree=$(make_tree)
 	case ${1:-tree} in
-	tree) echo "$root$tree" ;;
-	module) make_module "$tree" ;;
-	*) die "unknown mode '$1' (tree or module)" ;;
+	tree) echo "$root$(make_tree)" ;;
+	module) make_module "${2:-}" ;;
+	exec)
+		bash "$here/dkms.sh" copy "$root/rvfio/src"
+		in_root env KVER="$kver" "${@:2}"
+		;;
 	esac
 }
 

@@ -2,7 +2,8 @@
 # The whole rvfio-pci test suite: `make check` runs it, .ci/run calls that.
 #
 # Builds what is missing (the two test kernels in their cache, the module for
-# each, selftests, guest programs, the vfio-user fixture and QEMU 11), then
+# each, the module the DKMS way against Debian's stock kernel in a trixie root,
+# selftests, guest programs, the vfio-user fixture and QEMU 11), then
 # runs: rustfmt, clippy and checkpatch, host cargo tests of the pure code and
 # of the fixture and a bounded fuzz run, and in the VM: KUnit suites (parsed
 # with the kernel's kunit.py), the binding lifecycle, the PASID/ATS feature,
@@ -54,6 +55,17 @@ finish() {
 }
 
 fatal() { record "$1" fail; say "cannot go on: $1"; finish; }
+
+# record_results [PREFIX]: records the lines "RESULT NAME PASS" and
+# "RESULT NAME FAIL[ (WHY)]" of stdin as PREFIXNAME (stdin must not be a
+# pipe: record counts in this shell).
+record_results() {
+	local result verdict why
+	while read -r result verdict why; do
+		why=${why#(} why=${why%)}
+		record "${1:-}$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)" "$why"
+	done < <(sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\)/\1 \2/p')
+}
 
 mkdir -p "$logs"
 start=$(date +%s)
@@ -110,6 +122,20 @@ else
 	say "module alias '$ours', vfio-pci has '$theirs'"
 	record module_alias fail
 fi
+
+# Debian's stock kernel, built for the DKMS way in the cached trixie root with
+# its rustc 1.85.1 (tests/stock-dkms.sh: the build, its vermagic, and the
+# refusals of a wrong rustc and a missing source package). The module is left
+# at build/module-stock/rvfio_pci.ko. A fresh machine makes the root and
+# regenerates the kernel's Rust artifacts once (about 5 min); later runs
+# reuse both.
+say "module on Debian's stock kernel, the DKMS way"
+ko_stock=$repo/build/module-stock/rvfio_pci.ko
+bash "$repo/tests/stock-dkms.sh" "$ko_stock" >"$logs/stock-dkms.out" 2>&1
+grep -v '^RESULT ' "$logs/stock-dkms.out"
+record_results <"$logs/stock-dkms.out"
+grep -q '^RESULT build_module:stock-dkms ' "$logs/stock-dkms.out" ||
+	record build_module:stock-dkms fail "no result"
 
 say "rustfmt"
 mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" "$repo/tests/fuzz/src" \
@@ -226,11 +252,7 @@ run_guest() {
 	KDIR=$2 RVFIO_KO=$3 RVFIO_VM_LOG=$log "${@:4}" 2>&1 |
 		tr -d '\r' >"$logs/$name.out"
 	local status=${PIPESTATUS[0]}
-	# "RESULT NAME PASS" or "RESULT NAME FAIL[ (WHY)]"
-	while read -r result verdict why; do
-		why=${why#(} why=${why%)}
-		record "$name:$result" "$([ "$verdict" = PASS ] && echo pass || echo fail)" "$why"
-	done < <(last_boot "$name" | sed -n 's/^RESULT \([^ ]*\) \(PASS\|FAIL\)/\1 \2/p')
+	record_results "$name:" < <(last_boot "$name")
 	grep '^run-guest: verdict' "$logs/$name.out"
 	if [ "$status" -eq 0 ]; then
 		record "$name:vm" pass
