@@ -391,11 +391,9 @@ record_parity parity
 if ! stock_kernel=$(bash "$repo/scripts/stock-kernel-image.sh" 2>"$logs/stock-image.log"); then
 	cat "$logs/stock-image.log"
 	record build_stock_image fail
-elif ! ko_stock=$(bash "$repo/scripts/stock-kernel-artifacts.sh" module 2>"$logs/stock-module.log"); then
-	cat "$logs/stock-module.log"
-	record build_module:stock fail
+elif [ ! -f "$ko_stock" ]; then
+	record stock:vm fail "no module built the DKMS way"
 else
-	record build_module:stock pass
 	RVFIO_STOCK_KERNEL=$stock_kernel RVFIO_VM_TIMEOUT=900 run_guest stock "$kdir_fast" "$ko_stock" \
 		"$guest" --add "$repo/tests/vm:/usr/lib/rvfio-tests/vm" "$repo/tests/vm/stock.sh"
 	record_parity stock

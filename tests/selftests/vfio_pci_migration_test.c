@@ -148,9 +148,10 @@ FIXTURE(migration) {
 FIXTURE_SETUP(migration)
 {
 	self->iommu = iommu_init(kernel_iommu_mode());
-	self->allocator = iova_allocator_init(self->iommu);
 	self->source = vfio_pci_device_init(source_bdf, self->iommu);
 	self->target = vfio_pci_device_init(target_bdf, self->iommu);
+	/* A container knows its IOVA ranges once a group is in it. */
+	self->allocator = iova_allocator_init(self->iommu);
 
 	region_setup(self->iommu, self->allocator, &self->copy_region, SZ_64K);
 	region_setup(self->iommu, self->allocator, &self->source->driver.region, SZ_2M);

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Shared helpers for guest test scripts (busybox sh). Installed in the guest as
 # /usr/lib/rvfio-tests/lib.sh. Results are printed as "RESULT <name> PASS|FAIL"
-# lines that the host runner counts; a script run by another (tests/vm/stock.sh)
-# gets RVFIO_RESULT_PREFIX in front of each name.
+# lines that the host runner counts.
 #
 # busybox sh scopes variables dynamically: a function that assigns a variable it
 # did not declare "local" changes its caller's. Every helper here declares its
@@ -12,9 +11,9 @@ RVFIO_FAILED=0
 
 result() { # name pass|fail [detail]
 	if [ "$2" = pass ]; then
-		echo "RESULT ${RVFIO_RESULT_PREFIX:-}$1 PASS"
+		echo "RESULT $1 PASS"
 	else
-		echo "RESULT ${RVFIO_RESULT_PREFIX:-}$1 FAIL${3:+ ($3)}"
+		echo "RESULT $1 FAIL${3:+ ($3)}"
 		RVFIO_FAILED=$((RVFIO_FAILED + 1))
 	fi
 }
