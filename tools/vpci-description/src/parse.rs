@@ -519,7 +519,13 @@ pub fn parse(text: &str) -> Result<Description, Error> {
     check_overlaps(&mut vpci_std)?;
     check_overlaps(&mut vpci_ext)?;
     check_hidden(&desc)?;
-    check_bar(&mut desc, &register_lines, msix_line, &memory_placed, &mut bar_placed)?;
+    check_bar(
+        &mut desc,
+        &register_lines,
+        msix_line,
+        &memory_placed,
+        &mut bar_placed,
+    )?;
     Ok(desc)
 }
 

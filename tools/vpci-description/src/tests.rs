@@ -66,7 +66,10 @@ fn statements_read_back_the_same() {
     assert_eq!(again.passed.len(), 4);
     assert_eq!(again.synthesized[0].kind, desc.synthesized[0].kind);
     assert_eq!(again.layout.map(|l| l.0), Some(0x0123_4567_89ab_cdef));
-    let keys: Vec<_> = instance_statements(&desc).into_iter().map(|s| s.key).collect();
+    let keys: Vec<_> = instance_statements(&desc)
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
     assert_eq!(
         keys,
         [
@@ -111,12 +114,24 @@ fn mistakes_in_an_instance_type_name_their_line() {
         (6, "pass std pcie at 0x100", "outside 0x40..0x100"),
         (6, "pass std 0x1ff at 0x40", "no std capability name or ID"),
         (6, "pass both pcie at 0x40", "expected 'std' or 'ext'"),
-        (6, "pass std pcie at 0x40 abilities 1 2", "abilities word missing"),
+        (
+            6,
+            "pass std pcie at 0x40 abilities 1 2",
+            "abilities word missing",
+        ),
         (7, "pass std msix at 0x60", "overlaps pass std pcie"),
-        (7, "pass std pcie at 0x80", "passed through again (first on line 6)"),
+        (
+            7,
+            "pass std pcie at 0x80",
+            "passed through again (first on line 6)",
+        ),
         (8, "pass ext ats at 0x108", "expected 'version'"),
         (8, "pass ext 0x2a version 1 at 0x108", "give 'length LEN'"),
-        (8, "pass ext 0x2a version 1 at 0x108 length 6", "not a multiple of 4"),
+        (
+            8,
+            "pass ext 0x2a version 1 at 0x108 length 6",
+            "not a multiple of 4",
+        ),
         (8, "pass ext aer version 1 at 0xfc0", "runs past 0x1000"),
         (9, "hide ext ats", "hidden and passed through (line 8)"),
         (11, "synth pasid at 0x10c width 20", "overlaps pass ext ats"),
@@ -131,15 +146,27 @@ fn mistakes_in_an_instance_type_name_their_line() {
     // A synthesized capability replaces the device's own, which must then be hidden.
     let err = parse(&with_line(10, "pass ext pasid version 1 at 0x200")).unwrap_err();
     assert_eq!(err.line, 11);
-    assert!(err.message.contains("synthesized and passed through"), "{err}");
+    assert!(
+        err.message.contains("synthesized and passed through"),
+        "{err}"
+    );
     let err = parse(&format!("{FLEET}layout 0x1\n")).unwrap_err();
-    assert_eq!((err.line, err.message.contains("first on line 12")), (13, true));
+    assert_eq!(
+        (err.line, err.message.contains("first on line 12")),
+        (13, true)
+    );
 }
 
 #[test]
 fn bar_contents_need_a_bar() {
     let err = parse("device 1b36:00f0\nregister 0x0 1\n").unwrap_err();
-    assert_eq!((err.line, err.message.contains("no 'bar' statement for")), (2, true));
+    assert_eq!(
+        (err.line, err.message.contains("no 'bar' statement for")),
+        (2, true)
+    );
     let err = parse("revision 1\n").unwrap_err();
-    assert_eq!((err.line, err.message.as_str()), (1, "no 'device' statement"));
+    assert_eq!(
+        (err.line, err.message.as_str()),
+        (1, "no 'device' statement")
+    );
 }
