@@ -114,6 +114,7 @@ fi
 say "rustfmt"
 mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" "$repo/tests/fuzz/src" \
 	"$repo/tests/fuzz/fuzz_targets" "$repo/tests/fixture/src" "$repo/tests/fixture/tests" \
+	"$repo/tools/vpci-description/src" "$repo/tools/rvfio-vpci/src" \
 	-name '*.rs' ! -name '*_generated.rs')
 if rustfmt --edition 2021 --config-path "$src/.rustfmt.toml" --check "${rust_files[@]}" >"$logs/rustfmt.log" 2>&1; then
 	record rustfmt pass
@@ -156,6 +157,18 @@ else
 	grep -E '^(warning|error)' -A8 "$logs/fixture-clippy.log" | head -40
 	record clippy:fixture fail
 fi
+# The description format's library and rvfio-vpci (Documentation/vpci.rst);
+# tests/build-progs.sh built the tool's static binary for the guest.
+vpci_target=${RVFIO_CACHE:-/var/cache/rvfio-pci}/vpci-target
+for crate in vpci-description rvfio-vpci; do
+	if cargo clippy --all-targets --manifest-path "$repo/tools/$crate/Cargo.toml" \
+		--target-dir "$vpci_target" -- -D warnings >"$logs/$crate-clippy.log" 2>&1; then
+		record "clippy:$crate" pass
+	else
+		grep -E '^(warning|error)' -A8 "$logs/$crate-clippy.log" | head -40
+		record "clippy:$crate" fail
+	fi
+done
 bash "$repo/scripts/qemu11.sh" >/dev/null 2>"$logs/qemu11.log" || {
 	tail -20 "$logs/qemu11.log"
 	record build_qemu11 fail
@@ -190,6 +203,15 @@ say "host cargo test (fixture)"
 cargo_results fixture-host "$logs/fixture-test.log" cargo test \
 	--manifest-path "$repo/tests/fixture/Cargo.toml" --target-dir "$fixture_target" \
 	-- --skip pci_caps:: --skip config_view::
+
+# The description format, and rvfio-vpci's derive, check and diff on the
+# fixture's devices (the driver's suites it compiles in are counted above).
+say "host cargo test (vpci)"
+cargo_results vpci-description-host "$logs/vpci-description-test.log" cargo test \
+	--manifest-path "$repo/tools/vpci-description/Cargo.toml" --target-dir "$vpci_target"
+cargo_results rvfio-vpci-host "$logs/rvfio-vpci-test.log" cargo test \
+	--manifest-path "$repo/tools/rvfio-vpci/Cargo.toml" --target-dir "$vpci_target" \
+	-- --skip config:: --skip bytes::
 
 # config_walk: capability walks, PASID hiding, layout, payload; stream_decode:
 # the migration stream decoder and the igb personality's reading of records;
