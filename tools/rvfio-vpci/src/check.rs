@@ -310,69 +310,63 @@ fn check_one(
 /// What a synthesized capability needs of the device, or why it cannot have it.
 fn synth_unsupported(synth: &Synth, feature: &Feature) -> Vec<String> {
     let mut missing = Vec::new();
-    let mut need = |ok: bool, what: String| {
+    let mut need = |ok: bool, what: &str| {
         if !ok {
-            missing.push(what);
+            missing.push(what.to_string());
         }
     };
-    match synth.kind {
+    let exceeds = |what: &str, want: u32, have: u32| {
+        (want > have).then(|| format!("{what} {want} prescribed, the device's is {have}"))
+    };
+    // The one size each capability states, checked when the device has the capability.
+    let limit = match synth.kind {
         SynthKind::Pasid {
             width,
             exec,
             privileged,
         } => {
-            need(
-                feature.has(PASID),
-                "the device has no PASID capability".into(),
-            );
+            need(feature.has(PASID), "the device has no PASID capability");
             need(
                 !feature.has(PASID) || feature.has(PASID_IOMMU),
-                "the IOMMU cannot attach PASIDs for it".into(),
-            );
-            need(
-                !feature.has(PASID) || width <= feature.pasid_width,
-                format!(
-                    "width {width} prescribed, the device's is {}",
-                    feature.pasid_width
-                ),
+                "the IOMMU cannot attach PASIDs for it",
             );
             need(
                 !exec || feature.has(PASID | PASID_EXEC),
-                "exec prescribed, the device has no execute permission".into(),
+                "exec prescribed, the device has no execute permission",
             );
             need(
                 !privileged || feature.has(PASID | PASID_PRIV),
-                "priv prescribed, the device has no privileged mode".into(),
+                "priv prescribed, the device has no privileged mode",
             );
+            feature
+                .has(PASID)
+                .then(|| exceeds("width", width.into(), feature.pasid_width.into()))
         }
         SynthKind::Ats {
             queue,
             page_aligned,
         } => {
-            need(feature.has(ATS), "the device has no ATS capability".into());
-            need(
-                !feature.has(ATS) || queue <= feature.ats_queue,
-                format!(
-                    "invalidate queue depth {queue} prescribed, the device's is {}",
-                    feature.ats_queue
-                ),
-            );
+            need(feature.has(ATS), "the device has no ATS capability");
             need(
                 !page_aligned || feature.has(ATS | ATS_PAGE_ALIGNED),
-                "page-aligned prescribed, the device does not promise it".into(),
+                "page-aligned prescribed, the device does not promise it",
             );
+            feature.has(ATS).then(|| {
+                exceeds(
+                    "invalidate queue depth",
+                    queue.into(),
+                    feature.ats_queue.into(),
+                )
+            })
         }
         SynthKind::Pri { requests } => {
-            need(feature.has(PRI), "the device has no PRI capability".into());
-            need(
-                !feature.has(PRI) || requests <= feature.pri_requests,
-                format!(
-                    "{requests} outstanding requests prescribed, the device takes {}",
-                    feature.pri_requests
-                ),
-            );
+            need(feature.has(PRI), "the device has no PRI capability");
+            feature
+                .has(PRI)
+                .then(|| exceeds("outstanding requests", requests, feature.pri_requests))
         }
-    }
+    };
+    missing.extend(limit.flatten());
     missing
 }
 

@@ -111,19 +111,11 @@ pub fn derive(view: &DeviceView) -> (Description, Vec<String>) {
         revision: view.revision,
         accept_revisions: (view.revision, view.revision),
         class: view.class,
-        identity_lines: [0; 4],
-        pcie: None,
-        msix: None,
-        msix_first: false,
-        ext: Vec::new(),
-        bar: None,
-        registers: Vec::new(),
-        memory: Vec::new(),
-        hostile: None,
         passed,
         hidden,
         synthesized,
         layout: Some((view.fingerprint, 0)),
+        ..Description::default()
     };
     (desc, notes)
 }

@@ -168,21 +168,37 @@ pub enum SynthKind {
 }
 
 impl SynthKind {
+    /// The device-model capability of the same layout, for its ID and size.
+    fn as_ext(&self) -> ExtKind {
+        match *self {
+            SynthKind::Pasid {
+                width,
+                exec,
+                privileged,
+            } => ExtKind::Pasid {
+                width,
+                exec,
+                privileged,
+            },
+            SynthKind::Ats {
+                queue,
+                page_aligned,
+            } => ExtKind::Ats {
+                queue: queue % 32,
+                page_aligned,
+            },
+            SynthKind::Pri { requests } => ExtKind::Pri { requests },
+        }
+    }
+
     /// The extended capability ID.
     pub fn id(&self) -> u16 {
-        match self {
-            SynthKind::Pasid { .. } => 0x1b,
-            SynthKind::Ats { .. } => 0x0f,
-            SynthKind::Pri { .. } => 0x13,
-        }
+        self.as_ext().id()
     }
 
     /// Bytes the capability occupies.
     pub fn size(&self) -> u16 {
-        match self {
-            SynthKind::Pasid { .. } | SynthKind::Ats { .. } => 8,
-            SynthKind::Pri { .. } => 0x10,
-        }
+        self.as_ext().size()
     }
 }
 
@@ -194,8 +210,9 @@ pub struct Synth {
     pub line: usize,
 }
 
-/// A parsed and checked description.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed and checked description. The default is what a description says of what it
+/// leaves out: identity zero, no device model, no instance statements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Description {
     pub vendor: u16,
     pub device: u16,

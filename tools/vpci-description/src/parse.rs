@@ -119,6 +119,15 @@ impl<'a> Parser<'a> {
         Ok((space, id))
     }
 
+    /// `WHAT N`: a count from 1 to `max`.
+    fn count(&mut self, what: &str, max: u64) -> Result<u64, Error> {
+        self.keyword(what)?;
+        match self.number(what, max)? {
+            0 => Err(self.error(format!("{what}: at least 1"))),
+            count => Ok(count),
+        }
+    }
+
     /// `abilities W0 W1 W2`, if next.
     fn abilities(&mut self) -> Result<Option<[u32; 3]>, Error> {
         if !self.flag("abilities") {
@@ -212,28 +221,7 @@ const ONCE: [&str; 12] = [
 /// Parses and checks a description.
 pub fn parse(text: &str) -> Result<Description, Error> {
     let mut ids = None;
-    let mut desc = Description {
-        vendor: 0,
-        device: 0,
-        subsystem_vendor: 0,
-        subsystem_device: 0,
-        revision: 0,
-        accept_revisions: (0, 0),
-        class: [0; 3],
-        identity_lines: [0; 4],
-        pcie: None,
-        msix: None,
-        msix_first: false,
-        ext: Vec::new(),
-        bar: None,
-        registers: Vec::new(),
-        memory: Vec::new(),
-        hostile: None,
-        passed: Vec::new(),
-        hidden: Vec::new(),
-        synthesized: Vec::new(),
-        layout: None,
-    };
+    let mut desc = Description::default();
     let mut accept = None;
     let mut msix_line = 0;
     let mut seen: Vec<(&str, usize)> = Vec::new();
@@ -301,11 +289,7 @@ pub fn parse(text: &str) -> Result<Description, Error> {
             }
             "msix" => {
                 let at = p.at(HEADER_END..0x100)?;
-                p.keyword("vectors")?;
-                let vectors = p.number("vectors", 2048)? as u16;
-                if vectors == 0 {
-                    return Err(p.error("vectors: at least 1"));
-                }
+                let vectors = p.count("vectors", 2048)? as u16;
                 p.keyword("table")?;
                 let table = p.number("table offset", u32::MAX.into())? as u32;
                 p.keyword("pba")?;
@@ -686,29 +670,15 @@ fn synth(p: &mut Parser<'_>) -> Result<Synth, Error> {
     let what = p.word("'pasid', 'ats' or 'pri'")?;
     let at = p.at(EXT_START..EXT_END)?;
     let kind = match what {
-        "pasid" => {
-            p.keyword("width")?;
-            let width = p.number("width", 20)? as u8;
-            if width == 0 {
-                return Err(p.error("width: at least 1"));
-            }
-            SynthKind::Pasid {
-                width,
-                exec: p.flag("exec"),
-                privileged: p.flag("priv"),
-            }
-        }
-        "ats" => {
-            p.keyword("queue")?;
-            let queue = p.number("queue", 32)? as u8;
-            if queue == 0 {
-                return Err(p.error("queue: at least 1"));
-            }
-            SynthKind::Ats {
-                queue,
-                page_aligned: p.flag("page-aligned"),
-            }
-        }
+        "pasid" => SynthKind::Pasid {
+            width: p.count("width", 20)? as u8,
+            exec: p.flag("exec"),
+            privileged: p.flag("priv"),
+        },
+        "ats" => SynthKind::Ats {
+            queue: p.count("queue", 32)? as u8,
+            page_aligned: p.flag("page-aligned"),
+        },
         "pri" => {
             p.keyword("requests")?;
             SynthKind::Pri {
