@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use vpci_description::{cap_name, Description, Passed, Space, Synth, SynthKind};
+use vpci_description::{cap_name, Description, ExtKind, Passed, Space, Synth};
 
 use crate::feature::{
     Feature, ATS, ATS_PAGE_ALIGNED, LAYOUT_INCOMPLETE, PASID, PASID_EXEC, PASID_IOMMU, PASID_PRIV,
@@ -320,7 +320,7 @@ fn synth_unsupported(synth: &Synth, feature: &Feature) -> Vec<String> {
     };
     // The one size each capability states, checked when the device has the capability.
     let limit = match synth.kind {
-        SynthKind::Pasid {
+        ExtKind::Pasid {
             width,
             exec,
             privileged,
@@ -342,7 +342,7 @@ fn synth_unsupported(synth: &Synth, feature: &Feature) -> Vec<String> {
                 .has(PASID)
                 .then(|| exceeds("width", width.into(), feature.pasid_width.into()))
         }
-        SynthKind::Ats {
+        ExtKind::Ats {
             queue,
             page_aligned,
         } => {
@@ -354,16 +354,23 @@ fn synth_unsupported(synth: &Synth, feature: &Feature) -> Vec<String> {
             feature.has(ATS).then(|| {
                 exceeds(
                     "invalidate queue depth",
-                    queue.into(),
+                    ExtKind::ats_queue_depth(queue).into(),
                     feature.ats_queue.into(),
                 )
             })
         }
-        SynthKind::Pri { requests } => {
+        ExtKind::Pri { requests } => {
             need(feature.has(PRI), "the device has no PRI capability");
             feature
                 .has(PRI)
                 .then(|| exceeds("outstanding requests", requests, feature.pri_requests))
+        }
+        ExtKind::Vsec { .. } => {
+            need(
+                false,
+                "a VMM does not synthesize a vendor-specific capability",
+            );
+            None
         }
     };
     missing.extend(limit.flatten());

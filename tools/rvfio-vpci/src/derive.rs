@@ -10,8 +10,8 @@
 //! say whether a migration stream from this device would resume on another.
 
 use vpci_description::{
-    ext_cap_size, instance_statements, std_cap_size, Description, Hidden, Passed, Space, Synth,
-    SynthKind,
+    ext_cap_size, instance_statements, std_cap_size, Description, ExtKind, Hidden, Passed, Space,
+    Synth,
 };
 
 use crate::feature::{PASID, PASID_EXEC, PASID_IOMMU, PASID_PRIV};
@@ -87,7 +87,7 @@ pub fn derive(view: &DeviceView) -> (Description, Vec<String>) {
         match (feature.has(PASID_IOMMU), place) {
             (true, Some(offset)) => synthesized.push(Synth {
                 offset,
-                kind: SynthKind::Pasid {
+                kind: ExtKind::Pasid {
                     width: feature.pasid_width,
                     exec: feature.has(PASID_EXEC),
                     privileged: feature.has(PASID_PRIV),

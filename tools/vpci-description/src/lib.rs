@@ -17,7 +17,7 @@ mod render;
 
 pub use model::{
     Description, Error, ExtCap, ExtKind, Hidden, Hostile, Memory, Msix, Passed, Register, Space,
-    Synth, SynthKind,
+    Synth,
 };
 pub use names::{cap_name, ext_cap_size, std_cap_size};
 pub use parse::parse;

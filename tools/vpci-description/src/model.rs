@@ -57,6 +57,15 @@ impl ExtKind {
         }
     }
 
+    /// ATS's invalidate queue depth, 1 to 32 (`queue` encodes 32 as 0).
+    pub fn ats_queue_depth(queue: u8) -> u8 {
+        if queue == 0 {
+            32
+        } else {
+            queue
+        }
+    }
+
     pub(crate) fn name(&self) -> &'static str {
         match self {
             ExtKind::Pasid { .. } => "pasid",
@@ -152,61 +161,11 @@ pub struct Hidden {
     pub line: usize,
 }
 
-/// A capability the VMM builds itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SynthKind {
-    /// PASID of this width, with the execute and privileged modes if set.
-    Pasid {
-        width: u8,
-        exec: bool,
-        privileged: bool,
-    },
-    /// ATS with this invalidate queue depth (1 to 32), page-aligned requests if set.
-    Ats { queue: u8, page_aligned: bool },
-    /// PRI with this outstanding page request capacity.
-    Pri { requests: u32 },
-}
-
-impl SynthKind {
-    /// The device-model capability of the same layout, for its ID and size.
-    fn as_ext(&self) -> ExtKind {
-        match *self {
-            SynthKind::Pasid {
-                width,
-                exec,
-                privileged,
-            } => ExtKind::Pasid {
-                width,
-                exec,
-                privileged,
-            },
-            SynthKind::Ats {
-                queue,
-                page_aligned,
-            } => ExtKind::Ats {
-                queue: queue % 32,
-                page_aligned,
-            },
-            SynthKind::Pri { requests } => ExtKind::Pri { requests },
-        }
-    }
-
-    /// The extended capability ID.
-    pub fn id(&self) -> u16 {
-        self.as_ext().id()
-    }
-
-    /// Bytes the capability occupies.
-    pub fn size(&self) -> u16 {
-        self.as_ext().size()
-    }
-}
-
-/// A synthesized capability and where the vPCI function has it.
+/// A capability the VMM builds itself (PASID, ATS or PRI) and where the vPCI function has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Synth {
     pub offset: u16,
-    pub kind: SynthKind,
+    pub kind: ExtKind,
     pub line: usize,
 }
 

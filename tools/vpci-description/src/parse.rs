@@ -5,7 +5,7 @@
 
 use crate::model::{
     Description, Error, ExtCap, ExtKind, Hidden, Hostile, Memory, Msix, Passed, Register, Space,
-    Synth, SynthKind,
+    Synth,
 };
 use crate::names::{cap_id, ext_cap_size, std_cap_size};
 
@@ -670,18 +670,19 @@ fn synth(p: &mut Parser<'_>) -> Result<Synth, Error> {
     let what = p.word("'pasid', 'ats' or 'pri'")?;
     let at = p.at(EXT_START..EXT_END)?;
     let kind = match what {
-        "pasid" => SynthKind::Pasid {
+        "pasid" => ExtKind::Pasid {
             width: p.count("width", 20)? as u8,
             exec: p.flag("exec"),
             privileged: p.flag("priv"),
         },
-        "ats" => SynthKind::Ats {
-            queue: p.count("queue", 32)? as u8,
+        "ats" => ExtKind::Ats {
+            // Depth 32 is encoded as 0.
+            queue: (p.count("queue", 32)? % 32) as u8,
             page_aligned: p.flag("page-aligned"),
         },
         "pri" => {
             p.keyword("requests")?;
-            SynthKind::Pri {
+            ExtKind::Pri {
                 requests: p.number("requests", u32::MAX.into())? as u32,
             }
         }

@@ -3,7 +3,7 @@
 //! An instance type as statements again: what `rvfio-vpci derive` writes and what
 //! `rvfio-vpci diff` compares, one statement at a time.
 
-use crate::model::{Description, Passed, Space, SynthKind};
+use crate::model::{Description, ExtKind, Passed, Space};
 use crate::names::{cap_name, ext_cap_size};
 
 /// One statement of an instance type, with what it is about: two descriptions say the same
@@ -104,7 +104,7 @@ pub fn instance_statements(desc: &Description) -> Vec<Statement> {
     }
     for synth in &desc.synthesized {
         let (what, rest) = match synth.kind {
-            SynthKind::Pasid {
+            ExtKind::Pasid {
                 width,
                 exec,
                 privileged,
@@ -116,14 +116,20 @@ pub fn instance_statements(desc: &Description) -> Vec<Statement> {
                     flag(privileged, "priv")
                 ),
             ),
-            SynthKind::Ats {
+            ExtKind::Ats {
                 queue,
                 page_aligned,
             } => (
                 "ats",
-                format!("queue {queue} {}", flag(page_aligned, "page-aligned")),
+                format!(
+                    "queue {} {}",
+                    ExtKind::ats_queue_depth(queue),
+                    flag(page_aligned, "page-aligned")
+                ),
             ),
-            SynthKind::Pri { requests } => ("pri", format!("requests {requests}")),
+            ExtKind::Pri { requests } => ("pri", format!("requests {requests}")),
+            // Not a statement the format takes: shown as the device model writes it.
+            ExtKind::Vsec { id, length } => ("vsec", format!("id {id:#x} length {length:#x}")),
         };
         let text = format!("synth {what} at {:#x} {rest}", synth.offset);
         add(

@@ -2,7 +2,7 @@
 
 //! The instance-type statements; the fixture's tests (`tests/fixture`) cover the device model.
 
-use crate::{instance_statements, parse, Passed, Space, SynthKind};
+use crate::{instance_statements, parse, ExtKind, Passed, Space};
 
 const FLEET: &str = "\
 # An instance type: the pasid-first device and its firmware v2.
@@ -43,7 +43,7 @@ fn an_instance_type_parses() {
     assert_eq!(desc.hidden[0].id, 0x1b);
     assert_eq!(
         desc.synthesized[0].kind,
-        SynthKind::Pasid {
+        ExtKind::Pasid {
             width: 20,
             exec: true,
             privileged: true
