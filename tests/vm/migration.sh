@@ -47,6 +47,7 @@ vpci() { # name expected-exit command...: runs rvfio-vpci, shows and keeps its o
 mig_case() { # case: the migration test passed it
 	grep -q "^ok [0-9]* migration\.$1\$" /tmp/mig.tap
 }
+vpci_start=$(cut -d' ' -f1 /proc/uptime)
 vpci vpci_derive_igb 0 derive "$RVFIO_IGB0"
 cp /tmp/vpci_derive_igb.out /tmp/igb.vpci
 grep -v '^#' /tmp/igb.vpci >/tmp/igb.derived
@@ -72,6 +73,7 @@ other_layout_is_exdev() {
 }
 check vpci_same_layout_resumes same_layout_resumes
 check vpci_other_layout_is_exdev other_layout_is_exdev
+echo "TIME vpci $(awk -v start="$vpci_start" '{ printf "%.2f", $1 - start }' /proc/uptime) s"
 
 # The migration-time mmap rule on the first igb.
 "$bin/vfio_pci_mmap_rule_test" "$RVFIO_IGB0" >/tmp/rule.tap 2>&1
