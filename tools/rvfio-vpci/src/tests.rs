@@ -356,6 +356,20 @@ fn reference_instance_types_of_the_fixture_devices_are_what_derive_writes() {
 }
 
 #[test]
+fn the_igb_types_differ_only_where_flr_is_left_open() {
+    let igb = parse(include_str!("../instance-types/igb.vpci")).unwrap();
+    let any_flr = parse(include_str!("../instance-types/igb-any-flr.vpci")).unwrap();
+    assert_eq!(
+        diff(&igb, &any_flr),
+        [
+            "~ pass std pcie: pass std pcie at 0xa0 abilities 0x2 0x10008020 0x300000 | \
+             pass std pcie at 0xa0",
+            "layout: the same: a migration stream from one resumes on the other",
+        ]
+    );
+}
+
+#[test]
 fn diff_says_what_changed_and_what_it_means_for_migration() {
     let (_, v1) = derived("pasid-first");
     let (_, v2) = derived("pasid-first-fw2");
