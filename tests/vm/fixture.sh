@@ -53,7 +53,8 @@ vpci_check() {
 
 # vpci DEVICE BDF: the instance-type checks of one device bound to rvfio-pci.
 vpci() {
-	local types=$bin/instance-types
+	local types=$bin/instance-types start
+	start=$(cut -d' ' -f1 /proc/uptime)
 	"$bin/rvfio-vpci" derive "$2" >"/tmp/$1.vpci"
 	check "${1}_vpci_derive" test $? -eq 0
 	cat "/tmp/$1.vpci"
@@ -77,7 +78,10 @@ vpci() {
 			"$types/pasid-first-fleet-pasid-0x180.vpci" "$2"
 		;;
 	esac
+	vpci_seconds=$(awk -v start="$start" -v sum="$vpci_seconds" \
+		'{ printf "%.2f", sum + $1 - start }' /proc/uptime)
 }
+vpci_seconds=0
 
 check modprobe modprobe rvfio_pci
 modprobe vfio_pci
@@ -121,5 +125,6 @@ for entry in $RVFIO_FIXTURES; do
 		unbind "$bdf"
 	done
 done
+[ "$RVFIO_EXPECT_PASID_IOMMU" != yes ] || echo "TIME vpci $vpci_seconds s"
 check rmmod rmmod rvfio_pci
 exit "$RVFIO_FAILED"

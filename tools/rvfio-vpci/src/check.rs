@@ -274,7 +274,7 @@ fn check_one(
     if offset != passed.offset {
         if passed.relocatable {
             verdict.relocated.push(format!(
-                "line {}: {what}: presented at {offset:#x}, where the device has it",
+                "relocated: line {}: {what}: presented at {offset:#x}, where the device has it",
                 passed.line
             ));
         } else {
