@@ -324,6 +324,8 @@ run_guest pasid-ats "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/pasid_ats
 run_guest fixture "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh"
 run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --pasid-bits 20
 { last_boot fixture; last_boot fixture-pasid; } | grep '^TABLE'
+# What rvfio-vpci's checks took (Documentation/vpci.rst).
+last_boot fixture-pasid | grep '^TIME'
 # Hostile fixture devices (Documentation/fixture.rst, "Hostile modes"): the
 # modes a guest sees through QEMU, and loop and ext-loop for the pointer
 # modes, which QEMU's emulated chains hide (the host tests walk those).
@@ -339,6 +341,7 @@ last_boot fixture-hostile | grep '^TIME'
 
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
+last_boot migration | grep '^TIME'
 # Unbind, rmmod, FLR and removal while users are mid-migration.
 RVFIO_VM_TIMEOUT=600 run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"
 

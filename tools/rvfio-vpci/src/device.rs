@@ -143,8 +143,10 @@ impl VfioDevice {
                 err
             }
         })?;
+        // First with no room for free ranges, to learn how many there are, then with room
+        // for them all: their number does not change while the device is open.
         let mut ranges = 0;
-        loop {
+        for _ in 0..2 {
             // The vfio_device_feature header (argsz, flags), then the payload; u32 words keep
             // it aligned. Input fields (flags, reserved) are zero.
             let payload = FIXED_SIZE + ranges * RANGE_SIZE;
@@ -163,6 +165,9 @@ impl VfioDevice {
                 None => ranges = Feature::announced_ranges(&bytes),
             }
         }
+        Err(fail(format!(
+            "PCI_PASID_ATS: {ranges} free ranges announced, fewer returned"
+        )))
     }
 
     /// The VFIO config region, read a dword at a time as the walks ask.
