@@ -60,6 +60,8 @@ dkms-uninstall:
 
 host-test:
 	cargo test --manifest-path tests/host/Cargo.toml
+	cargo test --manifest-path tools/vpci-description/Cargo.toml
+	cargo test --manifest-path tools/rvfio-vpci/Cargo.toml -- --skip config:: --skip bytes::
 
 # The long form of the fuzz campaign make check runs for 10 s a target.
 FUZZ_SECONDS ?= 600

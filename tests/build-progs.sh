@@ -2,9 +2,10 @@
 # Build the project's guest test programs (tests/progs/*.c), the samples
 # (samples/rvfio/*.c) and the selftests on upstream's libvfio
 # (tests/selftests/*.c, linked with the libvfio that tests/build-selftests.sh
-# built) and the nested guest's igb driver (tests/nested/*.c) as static
-# binaries against the test kernel's uAPI headers and our own (include/uapi),
-# and gather them with the guest shell library into
+# built), the nested guest's igb driver (tests/nested/*.c) and rvfio-vpci
+# (tools/rvfio-vpci, with its reference instance types) as static binaries
+# against the test kernel's uAPI headers and our own (include/uapi), and
+# gather them with the guest shell library into
 # build/rvfio-tests/, which tests/qemu/run-guest installs in the guest as
 # /usr/lib/rvfio-tests/. Prints that directory.
 #
@@ -49,5 +50,12 @@ for src in "$repo"/tests/nested/*.c; do
 		-I "$vfio/lib/drivers/igb" -o "$out/$(basename "$src" .c)" "$src" ||
 		die "compiling $src failed"
 done
+# rvfio-vpci (tools/rvfio-vpci), static for the guest, and its reference instance types.
+RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --target x86_64-unknown-linux-gnu \
+	--manifest-path "$repo/tools/rvfio-vpci/Cargo.toml" \
+	--target-dir "${RVFIO_CACHE:-/var/cache/rvfio-pci}/vpci-target" || die "building rvfio-vpci failed"
+cp "${RVFIO_CACHE:-/var/cache/rvfio-pci}/vpci-target/x86_64-unknown-linux-gnu/release/rvfio-vpci" "$out/"
+rm -rf "$out/instance-types"
+cp -r "$repo/tools/rvfio-vpci/instance-types" "$out/instance-types"
 cp "$repo/tests/vm/lib.sh" "$out/lib.sh"
 echo "$out"

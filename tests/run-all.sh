@@ -140,6 +140,7 @@ grep -q '^RESULT build_module:stock-dkms ' "$logs/stock-dkms.out" ||
 say "rustfmt"
 mapfile -t rust_files < <(find "$repo/drivers" "$repo/tests/host/src" "$repo/tests/fuzz/src" \
 	"$repo/tests/fuzz/fuzz_targets" "$repo/tests/fixture/src" "$repo/tests/fixture/tests" \
+	"$repo/tools/vpci-description/src" "$repo/tools/rvfio-vpci/src" \
 	-name '*.rs' ! -name '*_generated.rs')
 if rustfmt --edition 2021 --config-path "$src/.rustfmt.toml" --check "${rust_files[@]}" >"$logs/rustfmt.log" 2>&1; then
 	record rustfmt pass
@@ -182,6 +183,18 @@ else
 	grep -E '^(warning|error)' -A8 "$logs/fixture-clippy.log" | head -40
 	record clippy:fixture fail
 fi
+# The description format's library and rvfio-vpci (Documentation/vpci.rst);
+# tests/build-progs.sh built the tool's static binary for the guest.
+vpci_target=${RVFIO_CACHE:-/var/cache/rvfio-pci}/vpci-target
+for crate in vpci-description rvfio-vpci; do
+	if cargo clippy --all-targets --manifest-path "$repo/tools/$crate/Cargo.toml" \
+		--target-dir "$vpci_target" -- -D warnings >"$logs/$crate-clippy.log" 2>&1; then
+		record "clippy:$crate" pass
+	else
+		grep -E '^(warning|error)' -A8 "$logs/$crate-clippy.log" | head -40
+		record "clippy:$crate" fail
+	fi
+done
 bash "$repo/scripts/qemu11.sh" >/dev/null 2>"$logs/qemu11.log" || {
 	tail -20 "$logs/qemu11.log"
 	record build_qemu11 fail
@@ -216,6 +229,15 @@ say "host cargo test (fixture)"
 cargo_results fixture-host "$logs/fixture-test.log" cargo test \
 	--manifest-path "$repo/tests/fixture/Cargo.toml" --target-dir "$fixture_target" \
 	-- --skip pci_caps:: --skip config_view::
+
+# The description format, and rvfio-vpci's derive, check and diff on the
+# fixture's devices (the driver's suites it compiles in are counted above).
+say "host cargo test (vpci)"
+cargo_results vpci-description-host "$logs/vpci-description-test.log" cargo test \
+	--manifest-path "$repo/tools/vpci-description/Cargo.toml" --target-dir "$vpci_target"
+cargo_results rvfio-vpci-host "$logs/rvfio-vpci-test.log" cargo test \
+	--manifest-path "$repo/tools/rvfio-vpci/Cargo.toml" --target-dir "$vpci_target" \
+	-- --skip config:: --skip bytes::
 
 # config_walk: capability walks, PASID hiding, layout, payload; stream_decode:
 # the migration stream decoder and the igb personality's reading of records;
@@ -324,6 +346,8 @@ run_guest pasid-ats "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/pasid_ats
 run_guest fixture "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh"
 run_guest fixture-pasid "$kdir_debug" "$ko_debug" "$repo/tests/fixture/vm.sh" --pasid-bits 20
 { last_boot fixture; last_boot fixture-pasid; } | grep '^TABLE'
+# What rvfio-vpci's checks took (Documentation/vpci.rst).
+last_boot fixture-pasid | grep '^TIME'
 # Hostile fixture devices (Documentation/fixture.rst, "Hostile modes"): the
 # modes a guest sees through QEMU, and loop and ext-loop for the pointer
 # modes, which QEMU's emulated chains hide (the host tests walk those).
@@ -339,6 +363,7 @@ last_boot fixture-hostile | grep '^TIME'
 
 # About a minute; a hang shows as a hung-task report within 30 s.
 RVFIO_VM_TIMEOUT=600 run_guest migration "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/migration.sh"
+last_boot migration | grep '^TIME'
 # Unbind, rmmod, FLR and removal while users are mid-migration.
 RVFIO_KERNEL_CMDLINE_EXTRA=kmemleak=on RVFIO_VM_TIMEOUT=600 \
 	run_guest teardown "$kdir_debug" "$ko_debug" "$guest" "$repo/tests/vm/teardown.sh"

@@ -479,7 +479,7 @@ impl TranslationCaps {
 /// table and PBA locations; PCI Express's flags (version, port type) and Device Capabilities 1
 /// and 2 (FLR, payload sizes, extended tags, ...). A guest driver reads these once and relies
 /// on them, so a device that answers them differently is not the same device to it.
-fn std_cap_abilities<C: ConfigSpace + ?Sized>(cfg: &C, cap: &StdCap) -> [u32; 3] {
+pub(crate) fn std_cap_abilities<C: ConfigSpace + ?Sized>(cfg: &C, cap: &StdCap) -> [u32; 3] {
     // A failed read counts as all ones, the value a failed config read returns.
     let dword = |at: u16| cfg.read_dword(cap.offset + at).unwrap_or(u32::MAX);
     let control = dword(0) >> 16;
