@@ -11,7 +11,8 @@
 # hostile ones), migration and the mmap rule, the uAPI fuzzer, teardown under
 # load (unbind, rmmod, FLR, removal mid-migration), and vfio_pci_device_test on both drivers on
 # the "debug" kernel (lockdep, KASAN); the whole parity run with in-tree
-# vfio-pci and the benchmarks on the "fast" kernel (see
+# vfio-pci and the benchmarks on the "fast" kernel; lifecycle, PASID/ATS,
+# migration and DMA-mapping parity on Debian's stock kernel (see
 # Documentation/testing.rst).
 # Ends with "N passed, M failed".
 #
