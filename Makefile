@@ -18,6 +18,8 @@
 #   make fuzz      the long fuzz campaign (make check runs 10 s a target)
 #   make fuzz-uapi the uAPI fuzzer's long campaign in the VM (make check runs 100k
 #                  operations; UAPI_FUZZ_SEED=N reruns a seed, UAPI_FUZZ_OPS=N sizes it)
+#   make stall-soak how often TCG stalls the test VM: the stock-kernel VM booted
+#                  SOAK_RUNS times (RVFIO_QEMU=qemu-system-x86_64 for QEMU 10)
 #
 # KDIR=/path/to/kernel/build builds against another Rust-enabled kernel build tree.
 
@@ -33,7 +35,7 @@ kdir = $${KDIR:-$$(bash $(CURDIR)/scripts/build-kernel.sh)}
 # Objects never go to the source tree, so one tree builds for several kernels.
 MO ?= build/module
 
-.PHONY: all modules deps kernel run check host-test fuzz fuzz-uapi bench clean \
+.PHONY: all modules deps kernel run check host-test fuzz fuzz-uapi bench stall-soak clean \
 	dkms-install dkms-uninstall
 
 all: modules
@@ -78,6 +80,11 @@ fuzz-uapi: deps
 BENCH_ROUNDS ?= 50
 bench: deps
 	BENCH_ROUNDS=$(BENCH_ROUNDS) bash tests/bench.sh
+
+# How often the platform stalls the test VM, over many boots (tests/stall-soak.sh).
+SOAK_RUNS ?= 10
+stall-soak: deps
+	SOAK_RUNS=$(SOAK_RUNS) bash tests/stall-soak.sh
 
 run: deps
 	bash tests/demo.sh
