@@ -73,6 +73,8 @@ static int busy(const char *bdf)
 	close(fd);
 	reach(device, VFIO_DEVICE_STATE_RUNNING);
 	printf("PRE_COPY -> RUNNING: the device runs on\n");
+	printf("FIGURE mmap rule: PRE_COPY refused (EBUSY) with BAR 0 mapped whole, accepted after munmap of its %llu KiB of doorbell pages\n",
+	       (unsigned long long)unmapped / 1024);
 
 	vfio_pci_device_cleanup(device);
 	iommu_cleanup(iommu);
@@ -192,8 +194,10 @@ static int migrate(const char *source, const char *target)
 	demo.running = demo.target;
 	reach(demo.target, VFIO_DEVICE_STATE_RUNNING);
 	resumed = now_ms();
-	printf("target: RESUMING, %zu bytes loaded, RUNNING; its transmit ring stands at %u, as the source's\n",
+	printf("target: RESUMING, %zu bytes loaded, RUNNING; its transmit head at descriptor %u\n",
 	       stream.size, bar0_read(demo.target, E1000_TDH(0)));
+	/* One descriptor a copy: the target stands where the source stopped. */
+	VFIO_ASSERT_EQ(bar0_read(demo.target, E1000_TDH(0)), demo.copies);
 
 	workload(&demo, "target");
 	workload(&demo, "target");
