@@ -45,8 +45,6 @@ bind_all() {
 			"driver $(driver_of "$dev"), VFIO cdev $(vfio_cdev "$dev")," \
 			"IOMMU group /dev/vfio/$(basename "$(readlink /sys/bus/pci/devices/"$dev"/iommu_group)")"
 	done
-	echo "kernel log:"
-	dmesg | grep rvfio
 }
 
 pasid_ats() {
