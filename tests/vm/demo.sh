@@ -69,7 +69,7 @@ nested_qemu() {
 }
 
 step "rvfio-pci binds like vfio-pci" \
-	"modprobe, then two igbs and a virtio-net with ATS bound through driver_override, as on a real host." \
+	"modprobe (the KUnit suites run as it loads), then two igbs and a virtio-net with ATS bound through driver_override." \
 	bind_all
 step "Upstream's VFIO selftest on rvfio-pci" \
 	"vfio_pci_device_test: config space, BARs, IRQs and reset, as against vfio-pci." \
