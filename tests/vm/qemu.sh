@@ -24,6 +24,8 @@
 #
 # RESULT lines for the host; FIGURE lines for the report. QEMU_PARTS (passed
 # with RVFIO_GUEST_ENV) runs only the parts it names, for a development loop.
+# What starts, drives and quits a nested QEMU, the migration workload and
+# dirty's migration are in qemu_lib.sh, which make run's demo uses too.
 . /usr/lib/rvfio-tests/lib.sh
 . /usr/lib/rvfio-tests/qemu_lib.sh
 
