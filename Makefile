@@ -2,7 +2,8 @@
 #
 # rvfio-pci top-level entry points. Kbuild reads ./Kbuild; this file is for people.
 #
-#   make run       set up, build everything, boot the VM, bind a device, show it working
+#   make run       set up, build everything, boot the VM, show each feature working
+#                  (README, first screen), end with a summary with figures
 #   make check     set up, build everything, run the whole test suite
 #   make modules   build rvfio_pci.ko (against KDIR, or the cached test kernel)
 #   make dkms-install    install the module through DKMS for the running kernel

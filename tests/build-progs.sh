@@ -5,7 +5,7 @@
 # built), the nested guest's igb driver (tests/nested/*.c) and rvfio-vpci
 # (tools/rvfio-vpci, with its reference instance types) as static binaries
 # against the test kernel's uAPI headers and our own (include/uapi), and
-# gather them with the guest shell library into
+# gather them with the guest shell libraries (lib.sh, qemu_lib.sh) into
 # build/rvfio-tests/, which tests/qemu/run-guest installs in the guest as
 # /usr/lib/rvfio-tests/. Prints that directory.
 #
@@ -57,5 +57,5 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --target x86_
 cp "${RVFIO_CACHE:-/var/cache/rvfio-pci}/vpci-target/x86_64-unknown-linux-gnu/release/rvfio-vpci" "$out/"
 rm -rf "$out/instance-types"
 cp -r "$repo/tools/rvfio-vpci/instance-types" "$out/instance-types"
-cp "$repo/tests/vm/lib.sh" "$out/lib.sh"
+cp "$repo/tests/vm/lib.sh" "$repo/tests/vm/qemu_lib.sh" "$out/"
 echo "$out"

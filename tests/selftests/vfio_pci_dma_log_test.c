@@ -30,6 +30,7 @@
 #include <libvfio.h>
 
 #include "kselftest_harness.h"
+#include "dma_log.h"
 #include "migration_uapi.h"
 #include "page_trap.h"
 #include "saving_layout.h"
@@ -43,46 +44,6 @@ static const char *igb_bdf, *no_personality_bdf;
 
 /* The part of the copy region the sources of the copies use. */
 #define SOURCES SZ_16K
-
-/* Starts logging @count ranges at @page_size; returns 0 or the errno. */
-static int log_start(struct vfio_pci_device *device, __u64 page_size,
-		     struct vfio_device_feature_dma_logging_range *ranges, __u32 count)
-{
-	struct vfio_device_feature_dma_logging_control control = {
-		.page_size = page_size,
-		.num_ranges = count,
-		.ranges = (__u64)(uintptr_t)ranges,
-	};
-
-	return device_feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
-		       &control, sizeof(control));
-}
-
-static int log_stop(struct vfio_pci_device *device)
-{
-	return device_feature(device->fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
-		       NULL, 0);
-}
-
-/* Reports the 4 KiB pages of [@iova, @iova + @length) into @bitmap; 0 or the errno. */
-static int log_report(struct vfio_pci_device *device, __u64 iova, __u64 length, __u64 *bitmap)
-{
-	struct vfio_device_feature_dma_logging_report report = {
-		.iova = iova,
-		.length = length,
-		.page_size = PAGE,
-		.bitmap = (__u64)(uintptr_t)bitmap,
-	};
-
-	memset(bitmap, 0, (length / PAGE + 63) / 64 * 8);
-	return device_feature(device->fd, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-		       &report, sizeof(report));
-}
-
-static bool page_set(const __u64 *bitmap, __u64 page)
-{
-	return bitmap[page / 64] & (1ULL << (page % 64));
-}
 
 /* PROBE for feature @index with the operation @op it supports (GET or SET). */
 static int probe(struct vfio_pci_device *device, __u32 index, __u32 op)

@@ -34,6 +34,7 @@
 #include "kselftest_harness.h"
 #include "e1000_defines.h"
 #include "e1000_regs.h"
+#include "igb_migration.h"
 #include "iommu_mode.h"
 #include "migration_uapi.h"
 #include "saving_layout.h"
@@ -42,89 +43,6 @@ static const char *source_bdf, *target_bdf, *other_layout_bdf;
 
 /* Size of one copy: one descriptor, the most the igb driver copies at once. */
 #define COPY_SIZE SZ_1K
-
-/* Longest stream the tests handle: pre-copy and final records of the igb. */
-#define STREAM_MAX SZ_64K
-
-struct stream {
-	unsigned char bytes[STREAM_MAX];
-	size_t size;
-};
-
-/*
- * Appends what @fd has to @stream until the end of the stream (read returns
- * 0) or, in a pre-copy state, its temporary end (ENOMSG). Returns the bytes
- * read.
- */
-static size_t read_stream(int fd, struct stream *stream)
-{
-	size_t start = stream->size;
-	ssize_t got;
-
-	for (;;) {
-		got = read(fd, stream->bytes + stream->size, STREAM_MAX - stream->size);
-		if (got == 0 || (got < 0 && errno == ENOMSG))
-			break;
-		VFIO_ASSERT_GT(got, 0, "read: %s\n", strerror(errno));
-		stream->size += got;
-	}
-	return stream->size - start;
-}
-
-/* Writes @size bytes of @bytes to @fd in pieces of 1000; returns 0 or the errno. */
-static int write_stream(int fd, const unsigned char *bytes, size_t size)
-{
-	size_t done = 0;
-	ssize_t put;
-
-	while (done < size) {
-		put = write(fd, bytes + done, size - done < 1000 ? size - done : 1000);
-		if (put < 0)
-			return errno;
-		done += put;
-	}
-	return 0;
-}
-
-static __u32 bar0_read(struct vfio_pci_device *device, __u32 reg)
-{
-	return readl(device->bars[0].vaddr + reg);
-}
-
-/*
- * Waits up to 5 s for @device's link. QEMU's igb brings it up 500 ms after a
- * reset, by a timer of its own; the igb driver's init sleeps only a little
- * longer than that, so on a loaded host its link can still be down after init.
- */
-static void wait_link_up(struct vfio_pci_device *device)
-{
-	for (int i = 0; i < 500 && !(bar0_read(device, E1000_STATUS) & E1000_STATUS_LU); i++)
-		usleep(10 * 1000);
-	VFIO_ASSERT_TRUE(bar0_read(device, E1000_STATUS) & E1000_STATUS_LU, "no link\n");
-}
-
-/* Number of MSIs signalled on @device's vector 0 since the last call. */
-static __u64 msis(struct vfio_pci_device *device)
-{
-	__u64 count = 0;
-
-	if (read(device->msi_eventfds[0], &count, sizeof(count)) < 0)
-		VFIO_ASSERT_EQ(errno, EAGAIN);
-	return count;
-}
-
-/*
- * Waits for an MSI on @device's vector 0, for at most 10 s: only where one is
- * due, so a passing run never waits that long, and a loaded host's late
- * delivery is not taken for a missing MSI.
- */
-static __u64 wait_msi(struct vfio_pci_device *device)
-{
-	struct pollfd pfd = { .fd = device->msi_eventfds[0], .events = POLLIN };
-
-	poll(&pfd, 1, 10 * 1000);
-	return msis(device);
-}
 
 /*
  * The helpers below take the fixture as the type FIXTURE(migration) defines,
@@ -288,25 +206,10 @@ static void resume(struct __test_metadata *_metadata, struct _test_data_migratio
 	ASSERT_EQ(0, close(fd));
 }
 
-/*
- * The driver moves to the target: the target's BAR 0 takes the place of the
- * source's in the address space, and the driver's state goes along as is.
- */
-static void hand_over(struct _test_data_migration *self)
+/* The driver moves to the target (igb_migration.h). */
+static void to_target(struct _test_data_migration *self)
 {
-	struct vfio_pci_bar *from = &self->source->bars[0], *to = &self->target->bars[0];
-	void *at;
-
-	at = mmap(from->vaddr, to->info.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		  self->target->fd, to->info.offset);
-	VFIO_ASSERT_EQ(at, from->vaddr);
-	VFIO_ASSERT_EQ(munmap(to->vaddr, to->info.size), 0);
-	to->vaddr = at;
-	from->vaddr = NULL;
-
-	self->target->driver = self->source->driver;
-	self->source->driver.initialized = false;
-	self->source->driver.memcpy_in_progress = false;
+	hand_over(self->source, self->target);
 	self->running = self->target;
 }
 
@@ -318,7 +221,7 @@ TEST_F_TIMEOUT(migration, stop_copy_then_target_continues, 120)
 	workload(_metadata, self, 2);
 	save(_metadata, self, false, NULL);
 	resume(_metadata, self);
-	hand_over(self);
+	to_target(self);
 
 	/* The target stands where the source stopped: two copies into its ring. */
 	ASSERT_EQ(self->posted, bar0_read(self->target, E1000_TDH(0)));
@@ -336,7 +239,7 @@ TEST_F_TIMEOUT(migration, pre_copy_then_target_continues, 120)
 	/* The device runs in PRE_COPY: it sends an MSI then. */
 	save(_metadata, self, true, signal_msi);
 	resume(_metadata, self);
-	hand_over(self);
+	to_target(self);
 	ASSERT_EQ(self->posted, bar0_read(self->target, E1000_TDH(0)));
 	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
 	workload(_metadata, self, 3);
@@ -393,7 +296,7 @@ TEST_F_TIMEOUT(migration, posted_work_moves_to_target, 120)
 	resume(_metadata, self);
 	usleep(200 * 1000);
 	ASSERT_TRUE(dst_untouched(self));
-	hand_over(self);
+	to_target(self);
 	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
 	ASSERT_EQ(0, finish_copy(self));
 	/* As in stopped_device_starts_no_dma: the mask held through the copy's posting. */
@@ -503,7 +406,7 @@ TEST_F_TIMEOUT(migration, v1_region_then_target_continues, 120)
 	vfio_pci_msix_enable(self->target, self->source->driver.msi, 1);
 	fcntl_set_nonblock(self->target->msi_eventfds[0]);
 	ASSERT_EQ(0, v1_set_state(self->target, VFIO_DEVICE_STATE_V1_STOP));
-	hand_over(self);
+	to_target(self);
 	ASSERT_EQ(self->posted, bar0_read(self->target, E1000_TDH(0)));
 	ASSERT_EQ(0, v1_set_state(self->target, VFIO_DEVICE_STATE_V1_RUNNING));
 	workload(_metadata, self, 3);
@@ -602,7 +505,7 @@ TEST_F_TIMEOUT(migration, bad_streams_are_refused, 120)
 	refused(_metadata, self->target, self->stream.bytes, size - 1, 0, ENODATA);
 
 	resume(_metadata, self);
-	hand_over(self);
+	to_target(self);
 	ASSERT_EQ(0, set_state(self->target, VFIO_DEVICE_STATE_RUNNING, &fd));
 	workload(_metadata, self, 2);
 }
