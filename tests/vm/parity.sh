@@ -26,6 +26,8 @@
 #                   memcpy_storm: 12 cases of 35. On the debug kernel every
 #                   case costs about 20 s (its fixture pins and maps 1 GiB),
 #                   so leaving out memcpy_storm alone would save little.
+#   PARITY_MODES    the IOMMU modes (variants) of vfio_pci_driver_test to run,
+#                   e.g. "iommufd vfio_type1v2_iommu"; default all five
 #   PARITY_PARALLEL default 1: run the two drivers' suites at the same time
 #                   (one vCPU each, 273 s against 455 to 512 s one after the
 #                   other); 0 runs them one after the other
@@ -85,6 +87,10 @@ run_bin() {
 	if [ "${PARITY_QUICK:-0}" = 1 ] && [ "$bin" = vfio_pci_driver_test ]; then
 		# The harness stops at the first filter that matches.
 		args="$args -T memcpy_storm -v iommufd -v vfio_type1v2_iommu"
+	elif [ -n "${PARITY_MODES:-}" ] && [ "$bin" = vfio_pci_driver_test ]; then
+		for mode in $PARITY_MODES; do
+			args="$args -v $mode"
+		done
 	fi
 	say "running $bin $args $bdf ($drv)"
 	t0=$(now)
